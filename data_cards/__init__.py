@@ -1,0 +1,1 @@
+"""Data cards: one Hugging Face dataset card per release (issue 7)."""

@@ -1,0 +1,1 @@
+"""Decontamination against benchmark references, with an audit of every removal (issue 5)."""

@@ -1,0 +1,1 @@
+"""Prefect flows, the pipeline config and the ``swe-curate`` CLI."""

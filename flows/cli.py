@@ -1,0 +1,191 @@
+"""The ``swe-curate`` command: one verb per stage, each calling that stage's flow.
+
+Reads: flags, the ``--config`` TOML, tokens from ``GITHUB_TOKEN`` / ``GITHUB_TOKENS``.
+Writes: under ``--data`` (default ``./data``). The one idea: every bad input is caught before
+work starts and reported in one line naming it (exit 2); the flows run only validated work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ingest.errors import ConfigError, FatalSourceError, RetryableError, SweCurateError
+
+EXIT_BAD_INPUT = 2
+EXIT_SOURCE = 3
+EXIT_RETRYABLE = 4
+
+log = logging.getLogger("swe_curate")
+
+
+def _prefect_env(verbose: bool) -> None:
+    # Quiet, offline Prefect with the embedded ephemeral API (STACK.md); set before import.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+
+
+def _setup_logging(level: str, console: Any) -> None:
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("swe_curate")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="./data", help="data root: a directory or an fsspec URL (default ./data)")
+    p.add_argument("--config", default=None, help="pipeline TOML with overrides of the defaults")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--verbose", action="store_true", help="also show Prefect's own run logs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="swe-curate", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = sub.add_parser("crawl", help="crawl GitHub repositories into raw/ (incremental)")
+    _common(p)
+    p.add_argument("--repo", action="append", default=[], metavar="OWNER/NAME", help="repository (repeatable)")
+    p.add_argument("--repos-file", help="file with one owner/name per line")
+    p.add_argument("--search", help="GitHub repository search query, e.g. 'language:python stars:>=100'")
+    p.add_argument("--max-repos", type=int, help="at most this many search results (<= 1000)")
+    p.add_argument("--api-url", help="GitHub API base URL (default https://api.github.com)")
+    p.add_argument("--concurrency", type=int, help="repositories crawled at once")
+    p.set_defaults(func=cmd_crawl)
+
+    p = sub.add_parser("demo", help="the pipeline offline, on the built-in GitHub simulator")
+    _common(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulated world")
+    p.add_argument("--no-faults", action="store_true", help="no injected 5xx / rate limits / truncations")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulator", help="serve the built-in GitHub simulator on 127.0.0.1")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="options of `python -m ingest.simulator --help`")
+    p.set_defaults(func=cmd_simulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb == "simulator":
+        return int(args.func(args))
+    _prefect_env(args.verbose)
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    _setup_logging(args.log_level, console)
+    try:
+        return int(args.func(args, console))
+    except ConfigError as exc:
+        print(f"swe-curate: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FatalSourceError as exc:
+        print(f"swe-curate: error: {exc}", file=sys.stderr)
+        return EXIT_SOURCE
+    except RetryableError as exc:
+        print(f"swe-curate: error (retry later): {exc}", file=sys.stderr)
+        return EXIT_RETRYABLE
+    except SweCurateError as exc:
+        print(f"swe-curate: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("swe-curate: interrupted; committed repositories are kept, re-run to resume", file=sys.stderr)
+        return 130
+
+
+# -- crawl -------------------------------------------------------------------------------------
+def _check_data_root(data: str) -> None:
+    if "://" not in data:
+        if os.path.exists(data) and not os.path.isdir(data):
+            raise ConfigError(f"--data {data}: exists and is not a directory")
+        try:
+            os.makedirs(data, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--data {data}: cannot create it ({exc.strerror})") from None
+
+
+def _crawl(args: argparse.Namespace, console: Any, crawl_cfg: Any, repos: list[str] | None) -> int:
+    from flows.crawl import run_crawl_flow, set_progress
+    from flows.progress import CrawlProgress, print_summary
+    from ingest.run import CrawlSession, tokens_from_env
+
+    _check_data_root(args.data)
+    tokens = tokens_from_env()
+    # Everything that can be refused is refused here, before the flow: repos, search, tokens.
+    session = CrawlSession(args.data, crawl_cfg, tokens)
+    session.check()
+    if repos is None:
+        repos = session.resolve_repos()
+        explicit = session.explicit
+    else:
+        explicit = set(repos)
+    with CrawlProgress(console, total=len(repos)) as progress:
+        set_progress(progress)
+        try:
+            result = run_crawl_flow(args.data, crawl_cfg, repos)
+        finally:
+            set_progress(None)
+    print_summary(result, console)
+    missing = [r for r in result["explicit_not_found"] if r in explicit]
+    if missing:
+        print(f"swe-curate: error: repository not found on GitHub: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def cmd_crawl(args: argparse.Namespace, console: Any) -> int:
+    from flows.config import load_config
+
+    cfg = load_config(args.config).crawl.with_overrides(
+        "crawl", api_url=args.api_url, repos=tuple(args.repo) or None, repos_file=args.repos_file,
+        search=args.search, search_limit=args.max_repos, concurrency=args.concurrency)
+    return _crawl(args, console, cfg, None)
+
+
+# -- demo --------------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace, console: Any) -> int:
+    from flows.config import load_config
+    from flows.progress import print_tables
+    from ingest.simulator import FaultConfig, SimulatorServer, World, WorldSpec
+
+    base = load_config(args.config).crawl
+    world = World.generate(WorldSpec.demo(seed=args.seed))
+    token = "sim_" + secrets.token_hex(16)  # a throwaway credential for the local simulator
+    faults = None if args.no_faults else FaultConfig(seed=args.seed, error_rate=0.03, secondary_every=25,
+                                                        retry_after_s=1, truncate_rate=0.02)
+    repos = sorted(world.repos)
+    with SimulatorServer(world, tokens=[token], faults=faults) as sim:
+        console.print(f"GitHub simulator on {sim.url}: {len(repos)} repositories"
+                      + ("" if faults is None else ", faults on (3% 5xx, secondary limit every 25 requests, "
+                                                   "2% truncated bodies)"))
+        os.environ.pop("GITHUB_TOKENS", None)
+        os.environ["GITHUB_TOKEN"] = token
+        cfg = base.with_overrides("crawl", api_url=sim.url, min_request_interval_s=0.0, backoff_base_s=0.1)
+        code = _crawl(args, console, cfg, repos)
+        stats = sim.stats()
+    console.print(f"simulator served {stats['requests']} API requests "
+                  f"({stats['faults']} injected faults, {stats.get('not_modified', 0)} answered 304)")
+    print_tables(args.data, console)
+    return code
+
+
+def cmd_simulator(args: argparse.Namespace, console: Any = None) -> int:
+    from ingest.simulator.__main__ import main as sim_main
+
+    return sim_main(args.args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""The pipeline config: one TOML file of overrides, one section per stage, validated before work.
+
+Reads: the TOML file given with ``--config``. Writes: nothing. The one idea: defaults live in
+the stage config classes; the file only overrides, and an unknown section or key is an error
+that names it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ingest.config import CrawlConfig
+from ingest.errors import ConfigError
+
+SECTIONS: dict[str, type] = {"crawl": CrawlConfig}
+
+
+class PipelineConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    crawl: CrawlConfig = CrawlConfig()
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name).model_dump(mode="json") for name in SECTIONS}
+
+
+def load_config(path: str | os.PathLike[str] | None) -> PipelineConfig:
+    if path is None:
+        return PipelineConfig()
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {os.fspath(path)}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {os.fspath(path)} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"config file {os.fspath(path)}: unknown section [{unknown[0]}] "
+                          f"(known: {', '.join(SECTIONS)})")
+    sections = {}
+    for name, cls in SECTIONS.items():
+        value = data.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"config file {os.fspath(path)}: [{name}] must be a table")
+        try:
+            sections[name] = cls.from_dict(value, name)
+        except ConfigError as exc:
+            raise ConfigError(f"{os.fspath(path)}: {exc}") from None
+    return PipelineConfig(**sections)

@@ -1,0 +1,78 @@
+"""Prefect flow of the crawl: one task per repository, failures collected, never fatal.
+
+Reads/writes what ``ingest.run`` does. The one idea: tasks are one-line wrappers around
+``CrawlSession.crawl_repo``; they pass names and paths, and tokens never become flow parameters
+(they are read from the environment inside the process, so Prefect never stores them).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from ingest.config import CrawlConfig
+from ingest.run import CrawlSession, CrawlSummary, ProgressFn, RepoOutcome, tokens_from_env
+
+# Sessions of the crawls running in this process, by crawl id: tasks look theirs up, so the
+# token pool and its budgets are shared by all repositories of one crawl.
+_SESSIONS: dict[str, CrawlSession] = {}
+_PROGRESS: dict[str, ProgressFn] = {}
+_LOCK = threading.Lock()
+
+
+def set_progress(fn: ProgressFn | None) -> None:
+    """Progress callback for crawls started in this process (the CLI's progress bars)."""
+    with _LOCK:
+        _PROGRESS.clear()
+        if fn is not None:
+            _PROGRESS["fn"] = fn
+
+
+@task(name="crawl-repo", cache_policy=NO_CACHE, task_run_name="crawl {repo}")
+def crawl_repo_task(crawl_id: str, repo: str) -> RepoOutcome:
+    return _SESSIONS[crawl_id].crawl_repo(repo)
+
+
+def summary_markdown(summary: CrawlSummary) -> str:
+    lines = [f"# Crawl `{summary.crawl_id}`", "", f"Data root: `{summary.data_root}`", "",
+             "| repo | status | reason | requests | wait s | records |", "|---|---|---|---|---|---|"]
+    for o in summary.outcomes:
+        recs = ", ".join(f"{k} {v}" for k, v in sorted(o.records.items()))
+        lines.append(f"| {o.repo} | {o.status} | {o.reason or ''} | {o.requests} | {o.wait_s:.1f} | {recs} |")
+    return "\n".join(lines) + "\n"
+
+
+@flow(name="crawl", task_runner=ThreadPoolTaskRunner(max_workers=4))
+def crawl_flow(data_root: str, config: dict[str, Any] | None = None,
+               repos: list[str] | None = None) -> dict[str, Any]:
+    """Crawl repositories (from ``repos`` or the config) into one batch under ``<data_root>/raw``."""
+    cfg = CrawlConfig.from_dict(config, "crawl")
+    session = CrawlSession(data_root, cfg, tokens_from_env(), progress=_PROGRESS.get("fn"))
+    targets = list(dict.fromkeys(repos)) if repos else session.resolve_repos()
+    if repos:
+        session.explicit = set(targets)
+    session.check()
+    _SESSIONS[session.crawl_id] = session
+    try:
+        futures = [crawl_repo_task.submit(session.crawl_id, r) for r in targets]
+        outcomes = [f.result() for f in futures]
+    finally:
+        _SESSIONS.pop(session.crawl_id, None)
+    summary = session.summary(outcomes)
+    create_markdown_artifact(markdown=summary_markdown(summary), key="crawl-summary",
+                             description=f"crawl {summary.crawl_id}")
+    out = summary.to_json()
+    out["explicit_not_found"] = sorted(o.repo for o in outcomes
+                                       if o.reason == "not_found" and o.repo in session.explicit)
+    return out
+
+
+def run_crawl_flow(data_root: str, cfg: CrawlConfig, repos: list[str] | None = None) -> dict[str, Any]:
+    """Run the crawl flow with ``cfg.concurrency`` repositories in flight."""
+    runner = ThreadPoolTaskRunner(max_workers=cfg.concurrency)
+    return crawl_flow.with_options(task_runner=runner)(data_root, cfg.model_dump(mode="json"), repos)

@@ -1,0 +1,88 @@
+"""Terminal progress and summaries of the CLI (rich on stderr).
+
+Reads: crawl events and the data root's tables. Writes: the terminal only. The one idea: a bar
+for the crawl, a line per repository in flight, and a summary a data engineer can paste in a
+ticket (records per table, drops by reason, requests, time waiting on limits).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ingest.schema import TABLES
+from ingest.store import DataRoot
+
+
+class CrawlProgress:
+    """Progress callback for ``ingest.run``: one overall bar, one line per repository in flight."""
+
+    def __init__(self, console: Console, total: int):
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=True)
+        self.overall = self.progress.add_task("repositories", total=total)
+        self.repos: dict[str, Any] = {}
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> CrawlProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: str, repo: str, info: dict[str, Any]) -> None:
+        with self.lock:
+            if event == "start":
+                self.repos[repo] = self.progress.add_task(f"  {repo}", total=None)
+            elif event == "phase" and repo in self.repos:
+                self.progress.update(self.repos[repo], description=f"  {repo} · {info['phase']} {info['n']}")
+            elif event == "done":
+                o = info["outcome"]
+                tid = self.repos.pop(repo, None)
+                if tid is not None:
+                    self.progress.remove_task(tid)
+                self.progress.advance(self.overall)
+                recs = sum(o.records.values())
+                why = f" ({o.reason})" if o.reason else ""
+                self.console.print(f"{o.status:>8} {o.repo}{why}: {recs} records, {o.requests} requests"
+                                   + (f", waited {o.wait_s:.1f}s" if o.wait_s else ""))
+
+
+def print_summary(result: dict[str, Any], console: Console) -> None:
+    repos = result["repos"]
+    status = Counter(r["status"] for r in repos)
+    reasons = Counter(f"{r['status']}:{r['reason']}" for r in repos if r["reason"])
+    records = result["records"]
+    n_records = sum(records.values())
+    console.print(f"crawl {result['crawl_id']} -> {result['data_root']}/raw")
+    console.print("repositories: " + ", ".join(f"{n} {s}" for s, n in sorted(status.items()))
+                  + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + ")" if reasons else ""))
+    console.print("records: " + (", ".join(f"{k} {v}" for k, v in records.items()) or "none new"))
+    if result["dropped"]:
+        console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in result["dropped"].items()))
+    per_k = f" ({1000 * result['requests'] / n_records:.1f} per 1,000 records)" if n_records else ""
+    console.print(f"requests: {result['requests']}{per_k}; waited {result['wait_s']:.1f}s on rate limits "
+                  f"and retries; {result['seconds']:.1f}s in all")
+    for r in repos:
+        if r["status"] == "failed":
+            console.print(f"[red]failed[/red] {r['repo']}: {r['reason']} {r['detail'] or ''}")
+
+
+def print_tables(data: str, console: Console) -> None:
+    """Where the Parquet landed and the current rows per table (latest version per key)."""
+    root = DataRoot(data)
+    t = Table(title=f"raw tables in {root.url}/raw (latest row per key)")
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    t.add_column("files", justify="right")
+    for name in TABLES:
+        files = root.table_files(name)
+        t.add_row(name, str(root.read_latest(name).num_rows), str(len(files)))
+    console.print(t)

@@ -1,0 +1,1 @@
+"""Format: BugFixer / TestWriter / commit-pack sequences, token counts, shard export (issues 6-7)."""

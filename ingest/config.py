@@ -1,0 +1,136 @@
+"""Typed, validated configuration of the ingest stage (and the base every stage config uses).
+
+Read: nothing (values come from the pipeline TOML and CLI flags). Written: nothing.
+The one idea: a config is checked completely before any request is sent, and a bad value is
+reported in one line naming the key, never echoing the value (it could be a secret).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ingest.errors import ConfigError
+
+REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+
+# Permissive licences (SPDX ids), as in BigCode's The Stack. Copyleft or unknown (NOASSERTION,
+# no licence) repositories are skipped unless the allow-list says otherwise.
+DEFAULT_LICENSES = (
+    "MIT", "MIT-0", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause", "BSD-3-Clause-Clear", "ISC",
+    "0BSD", "Unlicense", "CC0-1.0", "Zlib", "PSF-2.0", "Python-2.0", "BSL-1.0", "WTFPL", "NCSA",
+)
+
+
+class StageConfig(BaseModel):
+    """Base of all stage configs: unknown keys are errors, values are immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, section: str) -> Self:
+        try:
+            return cls.model_validate(data or {})
+        except ValidationError as exc:
+            raise ConfigError(_one_line(exc, section)) from None
+
+    def with_overrides(self, section: str, **overrides: Any) -> Self:
+        """A copy with non-None overrides applied and validated again (CLI flags over TOML)."""
+        data = self.model_dump()
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return type(self).from_dict(data, section)
+
+
+def _one_line(exc: ValidationError, section: str) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in (section, *err["loc"]))
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+        if str(err["loc"][-1]).lower() in {"token", "tokens", "github_token", "github_tokens"}:
+            msg += " (tokens come only from the GITHUB_TOKEN / GITHUB_TOKENS environment variables)"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"config error: {loc}: {msg}{more}"
+
+
+class CrawlConfig(StageConfig):
+    """What to crawl from the GitHub REST/GraphQL API and how hard to push it."""
+
+    api_url: str = "https://api.github.com"
+    repos: tuple[str, ...] = ()
+    repos_file: str | None = None
+    search: str | None = None
+    search_limit: int = Field(1000, ge=1, le=1000)  # GitHub search returns at most 1,000 results
+
+    # Repository filters (each skip is counted by reason).
+    min_stars: int = Field(5, ge=0)  # Kimi-Dev's recipe
+    licenses: tuple[str, ...] = DEFAULT_LICENSES
+    include_forks: bool = False
+    include_archived: bool = False
+
+    # Record filters.
+    drop_bots: bool = True
+    extra_bot_logins: tuple[str, ...] = ()
+
+    # What to fetch per pull request.
+    pull_files: Literal["all", "merged", "none"] = "all"
+    commits_and_reviews: Literal["graphql", "rest", "none"] = "graphql"
+    graphql_batch: int = Field(20, ge=1, le=50)
+
+    # HTTP behaviour.
+    per_page: int = Field(100, ge=1, le=100)
+    timeout_s: float = Field(30.0, gt=0)
+    max_attempts: int = Field(6, ge=1, le=50)
+    backoff_base_s: float = Field(1.0, ge=0)
+    backoff_max_s: float = Field(60.0, ge=0)
+    max_rate_limit_wait_s: float = Field(900.0, ge=0)
+    rate_limit_reserve: int = Field(10, ge=0)
+    # Pause between two requests of one worker; GitHub asks clients not to burst.
+    min_request_interval_s: float = Field(0.25, ge=0)
+
+    # Concurrency: repositories in flight, and requests in flight per token (GitHub's secondary
+    # limits punish concurrency per token, so this stays small).
+    concurrency: int = Field(4, ge=1, le=256)
+    per_token_concurrency: int = Field(2, ge=1, le=32)
+
+    @field_validator("api_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http(s) URL")
+        return v.rstrip("/")
+
+    @field_validator("repos")
+    @classmethod
+    def _repos(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for r in v:
+            if not REPO_RE.match(r):
+                raise ValueError(f"not an owner/name repository: {r!r}")
+        return v
+
+    @field_validator("licenses", "extra_bot_logins")
+    @classmethod
+    def _nonempty_items(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not s.strip() for s in v):
+            raise ValueError("empty entry")
+        return v
+
+
+def read_repos_file(path: str) -> tuple[str, ...]:
+    """Repositories listed one per line (``#`` starts a comment). Errors name the file and line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read repos file {path}: {exc.strerror}") from None
+    out: list[str] = []
+    for i, raw in enumerate(lines, 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if not REPO_RE.match(line):
+            raise ConfigError(f"{path}:{i}: not an owner/name repository: {line!r}")
+        out.append(line)
+    return tuple(out)

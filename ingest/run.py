@@ -1,0 +1,245 @@
+"""The ingest stage's one I/O entry: crawl repositories into one append-only batch under ``raw/``.
+
+Reads: the GitHub API (``config.api_url``), tokens from the environment, per-repo cursors
+``raw/_state/<owner>__<repo>.json``. Writes: ``raw/<table>/batch=<crawl_id>/part-<owner>__<repo>.parquet``
+for every raw table, ``raw/crawl_log/...`` (one row per repository: status, reason, counts,
+requests, waits), then the repository's cursor.
+
+The one idea: a repository is the unit of commit. Its parts are written atomically, then its log
+row, then its cursor; a crash loses at most the repositories in flight, and the re-run, reading
+latest-per-key, ends with the same tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from ingest.api_source import RepoCrawler, RepoCursor, RepoResult
+from ingest.config import CrawlConfig, read_repos_file
+from ingest.errors import ConfigError, FatalSourceError, RateLimitWaitTooLong, RetryableError
+from ingest.github_client import GitHubClient, NotFound, RequestRejected
+from ingest.schema import RAW_TABLES, TABLES, repo_slug
+from ingest.store import DataRoot
+
+log = logging.getLogger("swe_curate.ingest")
+
+ProgressFn = Callable[[str, str, dict[str, Any]], None]  # (event, repo, info)
+
+
+def tokens_from_env(env: dict[str, str] | None = None) -> list[str]:
+    """``GITHUB_TOKENS`` (comma-separated) or ``GITHUB_TOKEN``; empty means anonymous."""
+    env = dict(os.environ) if env is None else env
+    many = [t.strip() for t in env.get("GITHUB_TOKENS", "").split(",") if t.strip()]
+    return many or ([env["GITHUB_TOKEN"].strip()] if env.get("GITHUB_TOKEN", "").strip() else [])
+
+
+def new_crawl_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class RepoOutcome:
+    repo: str
+    status: str  # ok | filtered | failed
+    reason: str | None = None
+    detail: str | None = None
+    records: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    wait_s: float = 0.0
+    seconds: float = 0.0
+
+
+@dataclass
+class CrawlSummary:
+    crawl_id: str
+    data_root: str
+    outcomes: list[RepoOutcome]
+    requests: int
+    wait_s: float
+    seconds: float
+
+    @property
+    def records(self) -> Counter[str]:
+        c: Counter[str] = Counter()
+        for o in self.outcomes:
+            c.update(o.records)
+        return c
+
+    @property
+    def dropped(self) -> Counter[str]:
+        c: Counter[str] = Counter()
+        for o in self.outcomes:
+            c.update(o.dropped)
+        return c
+
+    def by_status(self) -> Counter[str]:
+        return Counter(o.status for o in self.outcomes)
+
+    def failed(self) -> list[RepoOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"crawl_id": self.crawl_id, "data_root": self.data_root, "requests": self.requests,
+                "wait_s": round(self.wait_s, 3), "seconds": round(self.seconds, 3),
+                "records": dict(sorted(self.records.items())), "dropped": dict(sorted(self.dropped.items())),
+                "repos": [asdict(o) for o in self.outcomes]}
+
+
+def _table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows as an Arrow table in key order, so the same rows always give the same bytes."""
+    spec = TABLES[name]
+    cols = spec.key + spec.version
+    rows = sorted(rows, key=lambda r: tuple((r.get(k) is None, r.get(k) if r.get(k) is not None else 0)
+                                            for k in cols))
+    return pa.Table.from_pylist(rows, schema=spec.schema)
+
+
+class CrawlSession:
+    """One crawl: config, token pool and batch id, shared by the repositories crawled in this
+    process (threads or Prefect tasks)."""
+
+    def __init__(self, data_root: str | os.PathLike[str], config: CrawlConfig, tokens: list[str],
+                 crawl_id: str | None = None, progress: ProgressFn | None = None):
+        self.root = DataRoot(data_root)
+        self.config = config
+        self.client = GitHubClient(config, tokens)
+        self.crawl_id = crawl_id or new_crawl_id()
+        self.progress = progress or (lambda event, repo, info: None)
+        self.started = time.monotonic()
+        self.explicit: set[str] = set()
+        self._checked = False
+        self._lock = threading.Lock()
+
+    # -- before work ---------------------------------------------------------------------------
+    def check(self) -> None:
+        """Validate tokens and learn their budgets before any repository work (idempotent)."""
+        with self._lock:
+            if not self._checked:
+                self.client.check_tokens()
+                self._checked = True
+
+    def resolve_repos(self) -> list[str]:
+        """Repositories from config, the repos file and the search query, in that order, unique."""
+        repos: list[str] = list(self.config.repos)
+        if self.config.repos_file:
+            repos += read_repos_file(self.config.repos_file)
+        self.explicit = set(repos)
+        if self.config.search:
+            repos += self._search(self.config.search)
+        if not repos:
+            raise ConfigError("nothing to crawl: give --repo, --repos-file or --search (or [crawl] repos)")
+        return list(dict.fromkeys(repos))
+
+    def _search(self, query: str) -> list[str]:
+        self.check()
+        out: list[str] = []
+        try:
+            for page in self.client.paginate("/search/repositories", {"q": query, "sort": "stars", "order": "desc"},
+                                             resource="search", items_key="items", kind="search"):
+                out += [it["full_name"] for it in page if isinstance(it, dict) and it.get("full_name")]
+                if len(out) >= self.config.search_limit or not page:
+                    break
+        except RequestRejected as exc:
+            raise ConfigError(f"GitHub rejected the search query {query!r}: {exc}") from None
+        return out[: self.config.search_limit]
+
+    # -- the unit of work ----------------------------------------------------------------------
+    def crawl_repo(self, repo: str) -> RepoOutcome:
+        """Crawl one repository and commit it. Never raises for per-repo problems; raises
+        ``FatalSourceError`` when the source refuses the whole crawl (every token rejected)."""
+        self.check()
+        t0 = time.monotonic()
+        crawled_at = datetime.now(UTC)
+        slug = repo_slug(repo)
+        state_path = f"raw/_state/{slug}.json"
+        cursor = RepoCursor.from_json(repo, self.root.read_json(state_path))
+        self.progress("start", repo, {})
+        res = RepoResult(repo, status="failed")
+        with self.client.counting() as counter:
+            for attempt in (1, 2):
+                try:
+                    res = RepoCrawler(self.client, self.config, repo, cursor, crawled_at,
+                                      lambda r, phase, n: self.progress("phase", r, {"phase": phase, "n": n})
+                                      ).crawl()
+                    break
+                except NotFound as exc:
+                    res = RepoResult(repo, status="failed", reason="not_found", detail=str(exc))
+                    break
+                except RequestRejected as exc:
+                    res = RepoResult(repo, status="failed", reason=f"http_{exc.status}", detail=str(exc))
+                    break
+                except RateLimitWaitTooLong as exc:
+                    res = RepoResult(repo, status="failed", reason="rate_limit_wait_over_cap", detail=str(exc))
+                    break
+                except RetryableError as exc:
+                    res = RepoResult(repo, status="failed", reason="retries_exhausted", detail=str(exc))
+                    # The client already retried each request; one more whole-repo attempt
+                    # covers a flapping server, then the crawl moves on.
+                    if attempt == 1:
+                        log.warning("%s: %s; retrying the repository once", repo, exc)
+                except FatalSourceError:
+                    raise
+                except Exception as exc:  # a bug or an unexpected answer: record it, keep crawling
+                    log.exception("%s: unexpected error", repo)
+                    res = RepoResult(repo, status="failed", reason="error", detail=f"{type(exc).__name__}: {exc}"[:300])
+                    break
+        outcome = RepoOutcome(
+            repo=res.repo, status=res.status, reason=res.reason, detail=res.detail,
+            records={t: len(rows) for t, rows in res.rows.items() if rows} if res.status != "failed" else {},
+            dropped=dict(res.dropped) if res.status != "failed" else {},
+            requests=counter.requests, wait_s=round(counter.wait_s, 3),
+            seconds=round(time.monotonic() - t0, 3),
+        )
+        self._commit(slug, res, outcome, crawled_at)
+        self.progress("done", repo, {"outcome": outcome})
+        return outcome
+
+    def _commit(self, slug: str, res: RepoResult, outcome: RepoOutcome, crawled_at: datetime) -> None:
+        if res.status != "failed":
+            for name in RAW_TABLES:
+                rows = res.rows.get(name) or []
+                if rows:
+                    self.root.write_parquet(f"raw/{name}/batch={self.crawl_id}/part-{slug}.parquet", _table(name, rows))
+        finished = datetime.now(UTC)
+        log_row = {
+            "crawl_id": self.crawl_id, "repo": res.repo, "status": outcome.status, "reason": outcome.reason,
+            "detail": outcome.detail, "records": sorted(outcome.records.items()),
+            "dropped": sorted(outcome.dropped.items()), "requests": outcome.requests, "wait_s": outcome.wait_s,
+            "started_at": crawled_at, "finished_at": finished, "source": "api", "crawled_at": crawled_at,
+        }
+        self.root.write_parquet(f"raw/crawl_log/batch={self.crawl_id}/part-{slug}.parquet",
+                                pa.Table.from_pylist([log_row], schema=TABLES["crawl_log"].schema))
+        if res.status != "failed" and res.cursor is not None:
+            # Last: the cursor moves only once the rows it accounts for are durable.
+            res.cursor.last_crawl_id = self.crawl_id
+            self.root.write_json(f"raw/_state/{slug}.json", res.cursor.to_json())
+
+    def summary(self, outcomes: Iterable[RepoOutcome]) -> CrawlSummary:
+        return CrawlSummary(self.crawl_id, self.root.url, list(outcomes), self.client.total.requests,
+                            self.client.total.wait_s, time.monotonic() - self.started)
+
+
+def crawl(data_root: str | os.PathLike[str], config: CrawlConfig, tokens: list[str], *,
+          repos: list[str] | None = None, progress: ProgressFn | None = None,
+          crawl_id: str | None = None) -> CrawlSummary:
+    """Crawl without Prefect (library use, tests, benches): repositories in a thread pool."""
+    session = CrawlSession(data_root, config, tokens, crawl_id=crawl_id, progress=progress)
+    repos = repos or session.resolve_repos()
+    session.check()
+    with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="crawl") as pool:
+        outcomes = list(pool.map(session.crawl_repo, repos))
+    return session.summary(outcomes)

@@ -1,0 +1,162 @@
+"""The data root: atomic Parquet/JSON writes and latest-per-key reads of append-only tables.
+
+Reads and writes ``<data root>/raw/<table>/batch=<crawl_id>/part-*.parquet`` and
+``raw/_state/*.json`` on any fsspec URL (local path, ``s3://...``). The one idea: files appear
+whole or not at all (temporary name, then rename), and readers pick the newest version of each
+key across batches, so a re-crawl or a crash never duplicates a record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from typing import Any
+
+import duckdb
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ingest.schema import TABLES, TableSpec
+
+PARQUET_OPTS = {"compression": "zstd", "compression_level": 3, "use_dictionary": True, "write_statistics": True}
+
+
+class DataRoot:
+    """A data root on local disk or object storage."""
+
+    def __init__(self, url: str | os.PathLike[str]):
+        url = os.fspath(url)
+        self.url = url.rstrip("/") or "/"
+        self.fs, root = fsspec.core.url_to_fs(self.url)
+        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self.root = os.path.abspath(root) if self.local else root.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"DataRoot({self.url!r})"
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+    def uri(self, path: str) -> str:
+        """A path from this filesystem as DuckDB / pyarrow read it (protocol kept when remote)."""
+        if self.local:
+            return path
+        proto = self.fs.protocol[0] if isinstance(self.fs.protocol, tuple) else self.fs.protocol
+        return f"{proto}://{path}"
+
+    def exists(self, *parts: str) -> bool:
+        return self.fs.exists(self.path(*parts))
+
+    # -- atomic writes -------------------------------------------------------------------------
+    def _atomic(self, rel: str, write: Any) -> str:
+        final = self.path(rel)
+        parent = final.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        if not self.local:
+            # An object-store PUT is atomic: the object appears whole or not at all.
+            with self.fs.open(final, "wb") as fh:
+                write(fh)
+            return final
+        # Hidden temporary name (no .parquet suffix) so globs never see a partial file.
+        tmp = f"{parent}/.{final.rsplit('/', 1)[1]}.tmp-{uuid.uuid4().hex}"
+        try:
+            with open(tmp, "wb") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return final
+
+    def write_parquet(self, rel: str, table: pa.Table) -> str:
+        return self._atomic(rel, lambda fh: pq.write_table(table, fh, **PARQUET_OPTS))
+
+    def write_json(self, rel: str, obj: Any) -> str:
+        data = (json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+        return self._atomic(rel, lambda fh: fh.write(data))
+
+    def read_json(self, rel: str) -> Any | None:
+        try:
+            with self.fs.open(self.path(rel), "rb") as fh:
+                return json.loads(fh.read())
+        except FileNotFoundError:
+            return None
+
+    # -- reads ---------------------------------------------------------------------------------
+    def table_files(self, table: str) -> list[str]:
+        """Committed part files of a raw table, sorted (temporary files never match)."""
+        return sorted(self.fs.glob(self.path("raw", table, "batch=*", "*.parquet")))
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """One explicit DuckDB connection (STACK.md: never the module-global one)."""
+        con = duckdb.connect()
+        con.execute("SET TimeZone='UTC'")
+        if not self.local:
+            con.register_filesystem(self.fs)
+        return con
+
+    def read_latest(self, table: str) -> pa.Table:
+        """Current rows of a raw table: newest version per key across all batches."""
+        return read_latest(self, TABLES[table])
+
+    def read_all(self, table: str) -> pa.Table:
+        """Every stored row version of a raw table (for audits and tests)."""
+        spec = TABLES[table]
+        files = self.table_files(table)
+        if not files:
+            return spec.schema.empty_table()
+        scan = _scan(self, files)
+        with self.connect() as con:
+            rel = con.sql(f"SELECT {_cols(spec, _present(con, scan))} FROM {scan}")
+            return _conform(rel.to_arrow_table(), spec)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _cols(spec: TableSpec, present: set[str]) -> str:
+    # Columns no file has yet (added after the oldest batches) are filled by _conform.
+    return ", ".join(_q(f.name) for f in spec.schema if f.name in present)
+
+
+def _present(con: duckdb.DuckDBPyConnection, scan: str) -> set[str]:
+    return set(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
+
+
+def _scan(root: DataRoot, files: list[str]) -> str:
+    paths = ", ".join("'" + root.uri(f).replace("'", "''") + "'" for f in files)
+    # union_by_name: older batches may lack columns added later; they read as NULL.
+    return f"read_parquet([{paths}], union_by_name=true, filename=true, hive_partitioning=false)"
+
+
+def _conform(t: pa.Table, spec: TableSpec) -> pa.Table:
+    missing = [f for f in spec.schema if f.name not in t.column_names]
+    for f in missing:
+        t = t.append_column(f.name, pa.nulls(len(t), f.type))
+    return t.select(spec.schema.names).cast(spec.schema)
+
+
+def read_latest(root: DataRoot, spec: TableSpec) -> pa.Table:
+    files = root.table_files(spec.name)
+    if not files:
+        return spec.schema.empty_table()
+    key = ", ".join(_q(k) for k in spec.key)
+    order = ", ".join(f"{_q(v)} DESC NULLS LAST" for v in spec.version) + ", filename DESC"
+    scan = _scan(root, files)
+    if spec.parent:
+        parent = ", ".join(_q(k) for k in spec.parent)
+        # Child rows are a set per parent: take every row of the parent's newest crawl.
+        inner = (f"SELECT *, dense_rank() OVER (PARTITION BY {parent} ORDER BY crawled_at DESC, "
+                 f"filename DESC) AS _v FROM {scan}")
+        inner = f"SELECT * FROM ({inner}) WHERE _v = 1"
+    else:
+        inner = f"SELECT * FROM {scan}"
+    with root.connect() as con:
+        sql = (f"SELECT {_cols(spec, _present(con, scan))} FROM (SELECT *, row_number() OVER (PARTITION BY {key} "
+               f"ORDER BY {order}) AS _rn FROM ({inner})) WHERE _rn = 1 ORDER BY {key}")
+        return _conform(con.sql(sql).to_arrow_table(), spec)

@@ -1,0 +1,88 @@
+"""Data root: atomic files, latest-per-key across batches, child sets replaced whole."""
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ingest.schema import TABLES
+from ingest.store import DataRoot
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _issues(numbers, updated, title, crawled=None):
+    return pa.Table.from_pylist([
+        {"id": f"a__b-{n}", "repo": "a/b", "number": n, "title": title, "updated_at": updated,
+         "labels": ["bug"], "source": "api", "crawled_at": crawled or updated} for n in numbers
+    ], schema=TABLES["issues"].schema)
+
+
+def test_empty_table_reads_as_empty(tmp_path):
+    t = DataRoot(tmp_path).read_latest("issues")
+    assert t.num_rows == 0 and t.schema.equals(TABLES["issues"].schema, check_metadata=False)
+
+
+def test_latest_version_per_key_wins(tmp_path):
+    root = DataRoot(tmp_path)
+    root.write_parquet("raw/issues/batch=1/part-a.parquet", _issues([1, 2, 3], T0, "old"))
+    root.write_parquet("raw/issues/batch=2/part-a.parquet", _issues([2, 3], T0 + timedelta(hours=1), "new"))
+    # A re-crawl of an unchanged record (same updated_at, later crawl) must not duplicate it.
+    root.write_parquet("raw/issues/batch=3/part-a.parquet", _issues([1], T0, "old", T0 + timedelta(days=1)))
+    latest = root.read_latest("issues")
+    assert [(r["number"], r["title"]) for r in latest.to_pylist()] == [(1, "old"), (2, "new"), (3, "new")]
+    assert root.read_all("issues").num_rows == 6
+
+
+def test_child_rows_are_replaced_as_a_set(tmp_path):
+    root = DataRoot(tmp_path)
+    schema = TABLES["pull_files"].schema
+
+    def files(paths, crawled):
+        return pa.Table.from_pylist([{"record_id": "a__b-7", "repo": "a/b", "number": 7, "path": p,
+                                      "source": "api", "crawled_at": crawled} for p in paths], schema=schema)
+
+    root.write_parquet("raw/pull_files/batch=1/part-a.parquet", files(["x.py", "y.py"], T0))
+    root.write_parquet("raw/pull_files/batch=2/part-a.parquet", files(["x.py"], T0 + timedelta(hours=1)))
+    assert [r["path"] for r in root.read_latest("pull_files").to_pylist()] == ["x.py"]
+
+
+def test_old_batches_without_new_columns_still_read(tmp_path):
+    root = DataRoot(tmp_path)
+    old = _issues([1], T0, "t").drop_columns(["html_url", "locked"])
+    pq.write_table(old, tmp_path / "part.parquet")
+    (tmp_path / "raw/issues/batch=0").mkdir(parents=True)
+    (tmp_path / "part.parquet").rename(tmp_path / "raw/issues/batch=0/part-a.parquet")
+    t = root.read_latest("issues")
+    assert t.num_rows == 1 and t.column("html_url").to_pylist() == [None]
+
+
+def test_write_is_atomic_and_deterministic(tmp_path):
+    root = DataRoot(tmp_path)
+    table = _issues([1, 2], T0, "t")
+    p1 = root.write_parquet("raw/issues/batch=1/part-a.parquet", table)
+    p2 = root.write_parquet("raw/issues/batch=2/part-a.parquet", table)
+    digest = [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in (p1, p2)]
+    assert digest[0] == digest[1]
+
+    class Boom(Exception):
+        pass
+
+    def failing(fh):
+        fh.write(b"PAR1 half a file")
+        raise Boom
+
+    with pytest.raises(Boom):
+        root._atomic("raw/issues/batch=3/part-a.parquet", failing)
+    assert not (tmp_path / "raw/issues/batch=3/part-a.parquet").exists()
+    assert list((tmp_path / "raw/issues/batch=3").iterdir()) == []  # no temporary left behind
+    assert root.read_latest("issues").num_rows == 2
+
+
+def test_json_roundtrip(tmp_path):
+    root = DataRoot(tmp_path)
+    assert root.read_json("raw/_state/x.json") is None
+    root.write_json("raw/_state/x.json", {"b": 1, "a": "é"})
+    assert root.read_json("raw/_state/x.json") == {"a": "é", "b": 1}
