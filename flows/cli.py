@@ -165,7 +165,7 @@ def cmd_demo(args: argparse.Namespace, console: Any) -> int:
     token = "sim_" + secrets.token_hex(16)  # a throwaway credential for the local simulator
     faults = None if args.no_faults else FaultConfig(seed=args.seed, error_rate=0.03, secondary_every=25,
                                                         retry_after_s=1, truncate_rate=0.02)
-    repos = sorted(world.repos)
+    repos = [r.full_name for r in world.listed_repos()]
     with SimulatorServer(world, tokens=[token], faults=faults) as sim:
         console.print(f"GitHub simulator on {sim.url}: {len(repos)} repositories"
                       + ("" if faults is None else ", faults on (3% 5xx, secondary limit every 25 requests, "

@@ -52,6 +52,7 @@ class Watermark:
 
     at: str | None = None
     ids: list[int] = field(default_factory=list)
+    listed: bool = False  # one complete listing done (an empty listing leaves ``at`` unset)
 
     def seen(self, updated_at: str, ident: int) -> bool:
         return updated_at == self.at and ident in self.ids
@@ -117,7 +118,7 @@ _COMMITS = ("commits(first: 100{after}) {{ totalCount pageInfo {{ hasNextPage en
             "oid message authoredDate committedDate author {{ name email date user {{ login }} }} "
             "committer {{ name email date }} }} }} }}")
 _REVIEWS = ("reviews(first: 100{after}) {{ totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ "
-            "databaseId body state submittedAt author {{ login __typename }} }} }}")
+            "fullDatabaseId body state submittedAt author {{ login __typename }} }} }}")
 
 
 class RepoCrawler:
@@ -156,7 +157,7 @@ class RepoCrawler:
         if pulls:
             self._pull_details(pulls)
         self._issue_comments()
-        if pulls or self.prev.review_comments.at is None:
+        if pulls or not self.prev.review_comments.listed:
             # New review comments bump their PR's updated_at, so with no changed PR there is
             # nothing new to list (edits of old review comments wait for the PR's next change).
             self._review_comments()
@@ -388,6 +389,7 @@ class RepoCrawler:
                 self.res.rows["comments"].append(row)
                 n += 1
             self.progress(self.repo, table_kind, n)
+        wm_cur.listed = True
 
     def _issue_comments(self) -> None:
         self._listing(f"/repos/{self.repo}/issues/comments", self.prev.comments, self.cur.comments,

@@ -81,7 +81,7 @@ class CrawlConfig(StageConfig):
 
     # HTTP behaviour.
     per_page: int = Field(100, ge=1, le=100)
-    timeout_s: float = Field(30.0, gt=0)
+    timeout_s: int = Field(30, ge=1)
     max_attempts: int = Field(6, ge=1, le=50)
     backoff_base_s: float = Field(1.0, ge=0)
     backoff_max_s: float = Field(60.0, ge=0)

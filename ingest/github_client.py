@@ -251,7 +251,7 @@ class GitHubClient:
             gh = github.Github(
                 auth=Auth.Token(t.value) if t.value else None,
                 base_url=self.api_url,
-                timeout=self.config.timeout_s,  # type: ignore[arg-type]
+                timeout=max(1, round(self.config.timeout_s)),  # PyGithub asserts an int
                 user_agent=USER_AGENT,
                 per_page=self.config.per_page,
                 retry=None,  # one retry policy, in _request

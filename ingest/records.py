@@ -211,9 +211,12 @@ def review_comment_row(repo: str, js: dict[str, Any], crawled_at: datetime) -> d
 
 
 def review_row(repo: str, number: int, js: dict[str, Any], crawled_at: datetime) -> dict[str, Any]:
-    """A review from REST (``id``, ``user``, ``submitted_at``) or GraphQL (``databaseId``,
-    ``author``, ``submittedAt``)."""
-    rid = js.get("id") if "user" in js or "submitted_at" in js else js.get("databaseId")
+    """A review from REST (``id``, ``user``, ``submitted_at``) or GraphQL (``fullDatabaseId``,
+    ``author``, ``submittedAt``). GraphQL's 32-bit ``databaseId`` cannot hold today's review ids;
+    ``fullDatabaseId`` is a BigInt sent as a string."""
+    rid = js.get("id") if "user" in js or "submitted_at" in js else js.get("fullDatabaseId", js.get("databaseId"))
+    if isinstance(rid, str) and rid.isdigit():
+        rid = int(rid)
     if not isinstance(rid, int) or isinstance(rid, bool):
         raise BadRecord("missing_review_id")
     user = js.get("user") if "user" in js else js.get("author")
