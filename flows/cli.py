@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -125,12 +124,12 @@ def _crawl(args: argparse.Namespace, console: Any, crawl_cfg: Any, repos: list[s
     tokens = tokens_from_env()
     # Everything that can be refused is refused here, before the flow: repos, search, tokens.
     session = CrawlSession(args.data, crawl_cfg, tokens)
-    session.check()
     if repos is None:
-        repos = session.resolve_repos()
+        repos = session.resolve_repos()  # local checks first; a search query checks tokens itself
         explicit = session.explicit
     else:
         explicit = set(repos)
+    session.check()
     with CrawlProgress(console, total=len(repos)) as progress:
         set_progress(progress)
         try:
@@ -162,7 +161,9 @@ def cmd_demo(args: argparse.Namespace, console: Any) -> int:
 
     base = load_config(args.config).crawl
     world = World.generate(WorldSpec.demo(seed=args.seed))
-    token = "sim_" + secrets.token_hex(16)  # a throwaway credential for the local simulator
+    # A fixed, throwaway credential for the local simulator: ETags are per token, so a second
+    # demo run is answered 304 and shows the incremental crawl's three requests per repository.
+    token = f"sim-demo-token-{args.seed}"
     faults = None if args.no_faults else FaultConfig(seed=args.seed, error_rate=0.03, secondary_every=25,
                                                         retry_after_s=1, truncate_rate=0.02)
     repos = [r.full_name for r in world.listed_repos()]
@@ -175,8 +176,10 @@ def cmd_demo(args: argparse.Namespace, console: Any) -> int:
         cfg = base.with_overrides("crawl", api_url=sim.url, min_request_interval_s=0.0, backoff_base_s=0.1)
         code = _crawl(args, console, cfg, repos)
         stats = sim.stats()
-    console.print(f"simulator served {stats['requests']} API requests "
-                  f"({stats['faults']} injected faults, {stats.get('not_modified', 0)} answered 304)")
+    f = stats["faults"]
+    console.print(f"simulator served {stats['requests']} API requests; injected {f['error']} server errors, "
+                  f"{f['secondary']} secondary limits, {f['truncated']} truncated bodies; "
+                  f"{stats['primary_limited']} requests over the primary limit")
     print_tables(args.data, console)
     return code
 

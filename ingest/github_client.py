@@ -126,6 +126,11 @@ class TokenPool:
         return b.remaining - min(self.reserve, max(b.limit // 10, 0))
 
     def acquire(self, resource: str, prefer: str | None, on_wait: Any) -> _Token:
+        """A token with budget for one request of ``resource``. Blocks while every token is
+        spent or paused (bounded by ``max_wait_s``); ``on_wait(seconds, why)`` gets the time
+        actually spent blocked on limits."""
+        waited = 0.0
+        why = ""
         with self._cond:
             while True:
                 now = time.time()
@@ -140,10 +145,12 @@ class TokenPool:
                     b = best.budgets[resource]
                     if b.remaining >= 0 and now < b.reset_at:
                         b.remaining -= 1  # optimistic: concurrent workers must not overshoot
+                    if waited:
+                        on_wait(waited, why)
                     return best
                 busy = [t for t in alive if t.in_flight >= self.per_token]
                 if busy and len(busy) == len(alive):
-                    self._cond.wait(timeout=1.0)  # concurrency slot, not a rate-limit wait
+                    self._cond.wait(timeout=1.0)  # a concurrency slot, not a rate-limit wait
                     continue
                 waits = []
                 for t in alive:
@@ -154,8 +161,14 @@ class TokenPool:
                 wait = max(min(waits), 0.05)
                 if wait > self.max_wait_s:
                     raise RateLimitWaitTooLong(wait, self.max_wait_s, resource)
-                on_wait(wait, f"{resource} budget of every token spent or paused")
+                if not why:
+                    spent = all(self._spendable(t, resource, now) <= 0 for t in alive)
+                    why = f"{resource} budget of every token spent" if spent else "tokens paused by secondary limits"
+                    if wait >= 5:
+                        log.info("waiting up to %.0fs: %s", wait, why)
+                t0 = time.monotonic()
                 self._cond.wait(timeout=wait)
+                waited += time.monotonic() - t0
 
     def release(self, t: _Token, resource: str, headers: dict[str, str] | None) -> None:
         with self._cond:
@@ -230,8 +243,7 @@ class GitHubClient:
                     c.by_kind[kind] = c.by_kind.get(kind, 0) + 1
 
     def _wait(self, seconds: float, why: str) -> None:
-        level = logging.INFO if seconds >= 1 else logging.DEBUG
-        log.log(level, "waiting %.1fs: %s", seconds, why)
+        log.debug("waited %.2fs: %s", seconds, why)
         for c in (getattr(self._local, "counter", None), self.total):
             if c is not None:
                 with self._lock:
@@ -311,11 +323,11 @@ class GitHubClient:
 
             message = (data.get("message") if isinstance(data, dict) else "") or ""
             if status == 401:
-                log.error("GitHub rejected %s with 401 (%s); dropping it from the pool", t.label(), message)
                 self.pool.kill(t)
                 if not any(x.alive for x in self.pool.tokens):
                     who = "GITHUB_TOKEN" if len(self.pool.tokens) == 1 else "every token in GITHUB_TOKENS"
                     raise FatalSourceError(f"GitHub rejected {who} (401 {message or 'Bad credentials'})")
+                log.warning("GitHub rejected %s with 401 (%s); crawling with the other tokens", t.label(), message)
                 continue
             retry_after = headers.get("retry-after")
             if status in (403, 429) and (retry_after or Requester.isRateLimitError(message)):
@@ -329,10 +341,8 @@ class GitHubClient:
                 wait = float(retry_after) if retry_after and retry_after.isdigit() else 60.0
                 if wait > cfg.max_rate_limit_wait_s:
                     raise RateLimitWaitTooLong(wait, cfg.max_rate_limit_wait_s, resource)
-                log.info("%s: secondary rate limit on %s %s, pausing the token %.0fs",
-                         t.label(), verb, _short(url), wait)
-                self.pool.pause(t, wait)
-                self._wait(wait, "secondary rate limit (Retry-After)")
+                log.info("secondary rate limit: pausing %s for %.0fs (%s %s)", t.label(), wait, verb, _short(url))
+                self.pool.pause(t, wait)  # the next acquire waits (and accounts) for the pause
                 continue
             if status >= 500:
                 attempt += 1
@@ -383,7 +393,6 @@ class GitHubClient:
             except (requests.RequestException, http.client.HTTPException, OSError) as exc:
                 raise RetryableError(f"cannot reach the GitHub API at {self.api_url}: {type(exc).__name__}") from None
             if status == 401:
-                log.error("GitHub rejected %s with 401; dropping it from the pool", t.label())
                 self.pool.kill(t)
                 continue
             if status != 200:
@@ -401,6 +410,9 @@ class GitHubClient:
         if not any(t.alive for t in self.pool.tokens):
             who = "GITHUB_TOKEN" if len(self.pool.tokens) == 1 else "every token in GITHUB_TOKENS"
             raise FatalSourceError(f"GitHub rejected {who} (401 Bad credentials)")
+        for t in self.pool.tokens:
+            if not t.alive:
+                log.warning("GitHub rejected %s with 401; crawling with the other tokens", t.label())
 
     def _url(self, path: str) -> str:
         return path if path.startswith("http") else self.api_url + path

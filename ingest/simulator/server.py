@@ -1010,7 +1010,10 @@ class SimulatorServer:
                     req = _Request(method, path, params, base, headers, body, fp, user_id, match)
                     resp = self._dispatch(route, req)
                 if resp.status == 200 and method == "GET":
-                    etag = 'W/"' + hashlib.sha256(fp.encode() + b"\0" + resp.body).hexdigest() + '"'
+                    # The body embeds this server's host:port; GitHub's host never changes, so the
+                    # ETag ignores it (a restarted simulator answers 304 like GitHub would).
+                    canonical = resp.body.replace(base.encode(), b"https://api.github.com")
+                    etag = 'W/"' + hashlib.sha256(fp.encode() + b"\0" + canonical).hexdigest() + '"'
                     resp.headers["ETag"] = etag
                     if _etag_matches(headers.get("if-none-match"), etag):
                         resp = _Response(304, b"", {"ETag": etag})

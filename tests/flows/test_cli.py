@@ -1,0 +1,165 @@
+"""End to end through the ``swe-curate`` command: the demo, one-line errors on bad input, and a
+crawl killed with SIGKILL then re-run, which must end with the tables of an uninterrupted crawl."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import requests
+
+from ingest.config import CrawlConfig
+from ingest.run import crawl
+from ingest.store import DataRoot
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "ghp_cliTestToken_9f8e7d6c5b4a39281706"
+TABLES = ("repos", "issues", "pulls", "comments", "pull_files", "pull_commits")
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_TOKEN", "PREFECT_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PYTHONUNBUFFERED="1", COLUMNS="120")
+    env.update(extra)
+    return env
+
+
+def _cli(*args: str, env: dict[str, str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    exe = str(Path(sys.executable).with_name("swe-curate"))
+    return subprocess.run([exe, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def sim_process(tmp_path):
+    """The simulator in its own process (it outlives a killed crawler), stopped by its pid."""
+    port_file = tmp_path / "sim.port"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingest.simulator", "--preset", "demo", "--seed", "4", "--port", "0",
+         "--port-file", str(port_file)],
+        env=_env(tmp_path, SWE_CURATE_SIM_TOKENS=TOKEN), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(200):
+            if port_file.exists() and port_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_demo_runs_offline_and_is_incremental(tmp_path):
+    env = _env(tmp_path)
+    first = _cli("demo", "--data", str(tmp_path / "data"), env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = first.stdout + first.stderr
+    assert "simulator" in out and "raw tables in" in out
+    root = DataRoot(tmp_path / "data")
+    counts = {t: root.read_latest(t).num_rows for t in TABLES}
+    assert all(counts[t] > 0 for t in TABLES), counts
+    second = _cli("demo", "--data", str(tmp_path / "data"), "--no-faults", env=env, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "ok acme/widgets: 0 records, 3 requests" in second.stdout + second.stderr
+    assert {t: root.read_latest(t).num_rows for t in TABLES} == counts
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["crawl", "--repo", "not a repo"], "crawl.repos"),
+    (["crawl", "--repos-file", "/nonexistent/repos.txt"], "cannot read repos file /nonexistent/repos.txt"),
+    (["crawl", "--repo", "a/b", "--config", "/nonexistent.toml"], "cannot read config file /nonexistent.toml"),
+    (["crawl"], "nothing to crawl"),
+    (["crawl", "--repo", "a/b", "--api-url", "ftp://x"], "crawl.api_url"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, needle):
+    res = _cli(*args, "--data", str(tmp_path / "data"), env=_env(tmp_path), cwd=tmp_path, timeout=60)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], res.stderr
+    assert not (tmp_path / "data" / "raw").exists()
+
+
+def test_bad_token_and_unknown_repo(tmp_path, sim_process):
+    env = _env(tmp_path, GITHUB_TOKEN="ghp_wrong_token_value_1234")
+    res = _cli("crawl", "--repo", "acme/widgets", "--api-url", sim_process, "--data", str(tmp_path / "d"),
+               env=env, cwd=tmp_path, timeout=60)
+    assert res.returncode == 3 and res.stderr.strip().count("\n") == 0, res.stderr
+    assert "401" in res.stderr and "ghp_wrong_token_value_1234" not in res.stdout + res.stderr
+
+    env = _env(tmp_path, GITHUB_TOKEN=TOKEN)
+    res = _cli("crawl", "--repo", "acme/nope", "--repo", "nova/tiny", "--api-url", sim_process,
+               "--data", str(tmp_path / "d"), env=env, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines()[-1] == "swe-curate: error: repository not found on GitHub: acme/nope"
+    log = DataRoot(tmp_path / "d").read_latest("crawl_log").to_pylist()
+    assert sorted((r["repo"], r["status"], r["reason"]) for r in log) == [
+        ("acme/nope", "failed", "not_found"), ("nova/tiny", "filtered", "stars_below_min")]
+    assert TOKEN not in res.stdout + res.stderr
+
+
+def _content(root: DataRoot) -> dict[str, list[dict]]:
+    out = {}
+    for t in TABLES:
+        table = root.read_latest(t)
+        out[t] = table.drop_columns(["crawled_at"]).to_pylist()
+    return out
+
+
+def _faults(url: str, **faults) -> None:
+    requests.post(f"{url}/_simulator/faults", json=faults, timeout=10).raise_for_status()
+
+
+def test_kill9_mid_crawl_then_rerun_gives_the_uninterrupted_tables(tmp_path, sim_process):
+    repos = ["acme/widgets", "acme/gizmo", "lumen/parsekit", "nova/tiny", "relic/oldlib"]
+    # Reference: an uninterrupted crawl of the same world.
+    ref = tmp_path / "ref"
+    cfg = CrawlConfig(api_url=sim_process, repos=tuple(repos), min_request_interval_s=0, concurrency=2)
+    summary = crawl(ref, cfg, [TOKEN])
+    assert all(o.status in ("ok", "filtered") for o in summary.outcomes)
+
+    data = tmp_path / "data"
+    env = _env(tmp_path, GITHUB_TOKEN=TOKEN)
+    args = ["crawl", "--api-url", sim_process, "--data", str(data), "--concurrency", "2"]
+    for r in repos:
+        args += ["--repo", r]
+    exe = str(Path(sys.executable).with_name("swe-curate"))
+    _faults(sim_process, slow_rate=1.0, slow_s=0.15)  # slow answers, so the kill lands mid-crawl
+    proc = subprocess.Popen([exe, *args], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and proc.poll() is None:
+            logs = list(data.glob("raw/crawl_log/batch=*/*.parquet"))
+            if logs:
+                break
+            time.sleep(0.05)
+        # Kill the crawler and everything it started (Prefect's API server) mid-crawl.
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    committed = len(list(data.glob("raw/crawl_log/batch=*/*.parquet")))
+    assert 1 <= committed < len(repos), "the kill must land mid-crawl"
+    stats = requests.get(f"{sim_process}/_simulator/stats", timeout=10).json()
+    assert stats["requests"] > 0
+
+    _faults(sim_process)
+    res = _cli(*args, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got, want = _content(DataRoot(data)), _content(DataRoot(ref))
+    for t in TABLES:
+        assert got[t] == want[t], t
+    # The interrupted run left no visible partial file: every committed part reads whole.
+    for f in data.glob("raw/*/batch=*/*.parquet"):
+        assert pq.read_table(f).num_rows > 0
