@@ -87,18 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.log_level, console)
     try:
         return int(args.func(args, console))
-    except ConfigError as exc:
-        print(f"swe-curate: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except FatalSourceError as exc:
-        print(f"swe-curate: error: {exc}", file=sys.stderr)
-        return EXIT_SOURCE
-    except RetryableError as exc:
-        print(f"swe-curate: error (retry later): {exc}", file=sys.stderr)
-        return EXIT_RETRYABLE
     except SweCurateError as exc:
-        print(f"swe-curate: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        # Bad input (2), the source refuses us (3), or try again later (4); always one line.
+        code = (EXIT_SOURCE if isinstance(exc, FatalSourceError)
+                else EXIT_RETRYABLE if isinstance(exc, RetryableError) else EXIT_BAD_INPUT)
+        kind = "error (retry later)" if code == EXIT_RETRYABLE else "error"
+        print(f"swe-curate: {kind}: {exc}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("swe-curate: interrupted; committed repositories are kept, re-run to resume", file=sys.stderr)
         return 130

@@ -105,6 +105,10 @@ def test_bad_token_and_unknown_repo(tmp_path, sim_process):
     assert sorted((r["repo"], r["status"], r["reason"]) for r in log) == [
         ("acme/nope", "failed", "not_found"), ("nova/tiny", "filtered", "stars_below_min")]
     assert TOKEN not in res.stdout + res.stderr
+    # Nothing the crawl or Prefect wrote (data root, Prefect's database and logs) holds the token.
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.stat().st_size < 200_000_000:
+            assert TOKEN.encode() not in path.read_bytes(), path
 
 
 def _content(root: DataRoot) -> dict[str, list[dict]]:

@@ -217,3 +217,36 @@ def test_token_never_appears_in_logs_or_files(tmp_path, make_sim, caplog, monkey
             assert TOKEN.encode() not in path.read_bytes(), path
     assert TOKEN not in repr(summary.to_json())
     assert os.environ["GITHUB_TOKEN"] == TOKEN
+
+
+def test_search_query_selects_repositories(tmp_path, make_sim):
+    world = World.generate(WorldSpec.small(seed=1))
+    sim = make_sim(world)
+    session = CrawlSession(tmp_path, _cfg(sim, (), search="stars:>=5 license:mit fork:false"), [TOKEN])
+    repos = session.resolve_repos()
+    expected = sorted((r for r in world.repos.values()
+                       if r.stargazers_count >= 5 and r.license == "MIT" and not r.fork),
+                      key=lambda r: -r.stargazers_count)
+    assert repos and set(repos) == {r.full_name for r in expected}
+    assert sim.stats()["by_endpoint"]["GET /search/repositories"] >= 1
+
+
+def test_token_pool_spreads_load_over_tokens(tmp_path, make_sim):
+    other = "ghp_secondCrawlToken0123456789abcdef"
+    world = World.generate(WorldSpec.small(seed=1))
+    sim = make_sim(world, tokens=[TOKEN, other], rate_limit=30, rate_window_s=60.0)
+    summary = crawl(tmp_path, _cfg(sim, ["acme/widgets", "acme/gizmo", "lumen/parsekit"], concurrency=3),
+                    [TOKEN, other])
+    assert all(o.status == "ok" for o in summary.outcomes)
+    stats = sim.stats()
+    assert stats["primary_limited"] == 0 and len([n for n in stats["by_token"].values() if n > 5]) == 2
+    assert summary.requests > 30  # more than one token's budget, without waiting an hour
+
+
+def test_slow_answers_time_out_and_are_retried(tmp_path, make_sim):
+    world = World.generate(WorldSpec.small(seed=1))
+    sim = make_sim(world, faults=FaultConfig(seed=2, slow_rate=0.25, slow_s=2.5))
+    summary = crawl(tmp_path, _cfg(sim, ["lumen/parsekit"], timeout_s=1), [TOKEN])
+    (o,) = summary.outcomes
+    assert o.status == "ok" and sim.stats()["faults"]["slow"] > 0
+    assert _stored(DataRoot(tmp_path)) == {t: _expected(world, ["lumen/parsekit"])[t] for t in CONTENT_TABLES}
