@@ -69,17 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-faults", action="store_true", help="no injected 5xx / rate limits / truncations")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("simulator", help="serve the built-in GitHub simulator on 127.0.0.1")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="options of `python -m ingest.simulator --help`")
-    p.set_defaults(func=cmd_simulator)
+    # Listed for --help; main() hands its arguments to the simulator's own parser.
+    sub.add_parser("simulator", help="serve the built-in GitHub simulator on 127.0.0.1 (see its --help)",
+                   add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulator"]:
+        from ingest.simulator.__main__ import main as simulator_main
+
+        return simulator_main(argv[1:], prog="swe-curate simulator")
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.verb == "simulator":
-        return int(args.func(args))
     _prefect_env(args.verbose)
     from rich.console import Console
 
@@ -177,12 +180,6 @@ def cmd_demo(args: argparse.Namespace, console: Any) -> int:
                   f"{stats['primary_limited']} requests over the primary limit")
     print_tables(args.data, console)
     return code
-
-
-def cmd_simulator(args: argparse.Namespace, console: Any = None) -> int:
-    from ingest.simulator.__main__ import main as sim_main
-
-    return sim_main(args.args)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from ingest.schema import RAW_TABLES
 log = logging.getLogger("swe_curate.ingest.api")
 
 Progress = Callable[[str, str, int], None]  # (repo, phase, items so far)
+Sink = Callable[[dict[str, list[dict[str, Any]]]], None]  # writes a part of each table's rows
 
 
 @dataclass
@@ -108,6 +109,7 @@ class RepoResult:
     reason: str | None = None
     detail: str | None = None
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {t: [] for t in RAW_TABLES})
+    written: Counter[str] = field(default_factory=Counter)  # rows already handed to the sink
     dropped: Counter[str] = field(default_factory=Counter)
     cursor: RepoCursor | None = None
 
@@ -125,7 +127,7 @@ class RepoCrawler:
     """Crawls one repository; construct per repository and call ``crawl()``."""
 
     def __init__(self, client: GitHubClient, config: CrawlConfig, repo: str, cursor: RepoCursor,
-                 crawled_at: datetime, progress: Progress | None = None):
+                 crawled_at: datetime, progress: Progress | None = None, sink: Sink | None = None):
         self.client = client
         self.cfg = config
         self.repo = repo
@@ -134,10 +136,21 @@ class RepoCrawler:
         self.now = crawled_at
         self.res = RepoResult(repo, cursor=self.cur)
         self.progress = progress or (lambda repo, phase, n: None)
+        self.sink = sink
         self.default_branch: str | None = None
         self._dropped_numbers: set[int] = set(cursor.dropped)
 
     # -- helpers -------------------------------------------------------------------------------
+    def _maybe_flush(self) -> None:
+        """Hand the buffered rows to the sink once there are ``flush_rows`` of them (called
+        between pages and between PRs, so a PR's files always land in one part)."""
+        if self.sink is None or sum(map(len, self.res.rows.values())) < self.cfg.flush_rows:
+            return
+        self.sink(self.res.rows)
+        for name, rows in self.res.rows.items():
+            self.res.written[name] += len(rows)
+        self.res.rows = {t: [] for t in RAW_TABLES}
+
     def _bot(self, login: str | None, user_type: str | None) -> bool:
         return self.cfg.drop_bots and is_bot(login, user_type, self.cfg.extra_bot_logins)
 
@@ -165,9 +178,9 @@ class RepoCrawler:
         return self.res
 
     def _repo_metadata(self) -> bool:
-        resp = self.client.get(f"/repos/{self.repo}", etag=self.prev.etag, prefer=self.prev.etag_token,
-                               kind="repo")
-        if resp.status == 304 and self.prev.repo_meta:
+        etag = self.prev.etag if self.prev.repo_meta else None  # a 304 needs the fields it stands for
+        resp = self.client.get(f"/repos/{self.repo}", etag=etag, prefer=self.prev.etag_token, kind="repo")
+        if resp.status == 304:
             meta = self.prev.repo_meta
         else:
             js = resp.data
@@ -226,6 +239,7 @@ class RepoCrawler:
                     changed_prs[row["number"]] = js
                 n += 1
             self.progress(self.repo, "issues", n)
+            self._maybe_flush()
         return changed_prs
 
     def _pulls(self, wanted: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -293,6 +307,7 @@ class RepoCrawler:
                     except BadRecord as exc:
                         self._reject("pull_files", str(num), exc.reason, f)
             self.progress(self.repo, "files", i + 1)
+            self._maybe_flush()
 
     def _add_review(self, num: int, rv: dict[str, Any]) -> None:
         submitted = rv.get("submittedAt", rv.get("submitted_at"))
@@ -389,6 +404,7 @@ class RepoCrawler:
                 self.res.rows["comments"].append(row)
                 n += 1
             self.progress(self.repo, table_kind, n)
+            self._maybe_flush()
         wm_cur.listed = True
 
     def _issue_comments(self) -> None:

@@ -92,6 +92,9 @@ class CrawlConfig(StageConfig):
 
     # Concurrency: repositories in flight, and requests in flight per token (GitHub's secondary
     # limits punish concurrency per token, so this stays small).
+    # A repository's rows are written in parts of about this many rows, so memory stays bounded
+    # on the largest repositories (its cursor still moves only once the whole repository is in).
+    flush_rows: int = Field(50_000, ge=100)
     concurrency: int = Field(4, ge=1, le=256)
     per_token_concurrency: int = Field(2, ge=1, le=32)
 

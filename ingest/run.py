@@ -1,7 +1,7 @@
 """The ingest stage's one I/O entry: crawl repositories into one append-only batch under ``raw/``.
 
 Reads: the GitHub API (``config.api_url``), tokens from the environment, per-repo cursors
-``raw/_state/<owner>__<repo>.json``. Writes: ``raw/<table>/batch=<crawl_id>/part-<owner>__<repo>.parquet``
+``raw/_state/<owner>__<repo>.json``. Writes: ``raw/<table>/batch=<crawl_id>/part-<owner>__<repo>-NNNNN.parquet``
 for every raw table, ``raw/crawl_log/...`` (one row per repository: status, reason, counts,
 requests, waits), then the repository's cursor.
 
@@ -108,6 +108,26 @@ def _table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=spec.schema)
 
 
+class _PartWriter:
+    """Writes a repository's rows as numbered parts: ``part-<owner>__<repo>-00000.parquet``, ...
+
+    Parts of a failed attempt stay (their rows are valid, and the cursor did not move, so the
+    next crawl fetches them again and latest-per-key keeps one copy)."""
+
+    def __init__(self, root: DataRoot, crawl_id: str, slug: str):
+        self.root, self.crawl_id, self.slug = root, crawl_id, slug
+        self.seq: Counter[str] = Counter()
+
+    def write(self, rows_by_table: dict[str, list[dict[str, Any]]]) -> None:
+        for name in RAW_TABLES:
+            rows = rows_by_table.get(name) or []
+            if rows:
+                n = self.seq[name]
+                self.seq[name] += 1
+                self.root.write_parquet(f"raw/{name}/batch={self.crawl_id}/part-{self.slug}-{n:05d}.parquet",
+                                        _table(name, rows))
+
+
 class CrawlSession:
     """One crawl: config, token pool and batch id, shared by the repositories crawled in this
     process (threads or Prefect tasks)."""
@@ -165,16 +185,16 @@ class CrawlSession:
         t0 = time.monotonic()
         crawled_at = datetime.now(UTC)
         slug = repo_slug(repo)
-        state_path = f"raw/_state/{slug}.json"
-        cursor = RepoCursor.from_json(repo, self.root.read_json(state_path))
+        cursor = RepoCursor.from_json(repo, self.root.read_json(f"raw/_state/{slug}.json"))
         self.progress("start", repo, {})
+        parts = _PartWriter(self.root, self.crawl_id, slug)
         res = RepoResult(repo, status="failed")
         with self.client.counting() as counter:
             for attempt in (1, 2):
                 try:
                     res = RepoCrawler(self.client, self.config, repo, cursor, crawled_at,
-                                      lambda r, phase, n: self.progress("phase", r, {"phase": phase, "n": n})
-                                      ).crawl()
+                                      lambda r, phase, n: self.progress("phase", r, {"phase": phase, "n": n}),
+                                      sink=parts.write).crawl()
                     break
                 except NotFound as exc:
                     res = RepoResult(repo, status="failed", reason="not_found", detail=str(exc))
@@ -197,10 +217,13 @@ class CrawlSession:
                     log.exception("%s: unexpected error", repo)
                     res = RepoResult(repo, status="failed", reason="error", detail=f"{type(exc).__name__}: {exc}"[:300])
                     break
+        ok = res.status != "failed"
+        if ok:
+            parts.write(res.rows)
+        records = res.written + Counter({t: len(rows) for t, rows in res.rows.items()}) if ok else Counter()
         outcome = RepoOutcome(
             repo=res.repo, status=res.status, reason=res.reason, detail=res.detail,
-            records={t: len(rows) for t, rows in res.rows.items() if rows} if res.status != "failed" else {},
-            dropped=dict(res.dropped) if res.status != "failed" else {},
+            records=dict(sorted((+records).items())), dropped=dict(sorted(res.dropped.items())) if ok else {},
             requests=counter.requests, wait_s=round(counter.wait_s, 3),
             seconds=round(time.monotonic() - t0, 3),
         )
@@ -209,11 +232,7 @@ class CrawlSession:
         return outcome
 
     def _commit(self, slug: str, res: RepoResult, outcome: RepoOutcome, crawled_at: datetime) -> None:
-        if res.status != "failed":
-            for name in RAW_TABLES:
-                rows = res.rows.get(name) or []
-                if rows:
-                    self.root.write_parquet(f"raw/{name}/batch={self.crawl_id}/part-{slug}.parquet", _table(name, rows))
+        """The repository's log row, then (only if it succeeded) its cursor, last."""
         finished = datetime.now(UTC)
         log_row = {
             "crawl_id": self.crawl_id, "repo": res.repo, "status": outcome.status, "reason": outcome.reason,
@@ -224,7 +243,7 @@ class CrawlSession:
         self.root.write_parquet(f"raw/crawl_log/batch={self.crawl_id}/part-{slug}.parquet",
                                 pa.Table.from_pylist([log_row], schema=TABLES["crawl_log"].schema))
         if res.status != "failed" and res.cursor is not None:
-            # Last: the cursor moves only once the rows it accounts for are durable.
+            # The cursor moves only once every row it accounts for is durable.
             res.cursor.last_crawl_id = self.crawl_id
             self.root.write_json(f"raw/_state/{slug}.json", res.cursor.to_json())
 

@@ -150,9 +150,9 @@ def read_latest(root: DataRoot, spec: TableSpec) -> pa.Table:
     scan = _scan(root, files)
     if spec.parent:
         parent = ", ".join(_q(k) for k in spec.parent)
-        # Child rows are a set per parent: take every row of the parent's newest crawl.
-        inner = (f"SELECT *, dense_rank() OVER (PARTITION BY {parent} ORDER BY crawled_at DESC, "
-                 f"filename DESC) AS _v FROM {scan}")
+        # Child rows are a set per parent: take every row of the parent's newest crawl (one
+        # crawl of a repository shares one crawled_at, whichever part file holds the rows).
+        inner = f"SELECT *, dense_rank() OVER (PARTITION BY {parent} ORDER BY crawled_at DESC) AS _v FROM {scan}"
         inner = f"SELECT * FROM ({inner}) WHERE _v = 1"
     else:
         inner = f"SELECT * FROM {scan}"

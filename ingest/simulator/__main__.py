@@ -54,8 +54,8 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m ingest.simulator") -> int:
+    args = build_parser(prog=prog).parse_args(argv)
     try:
         faults = FaultConfig.from_dict(json.loads(args.faults)) if args.faults else FaultConfig()
     except (ValueError, TypeError) as exc:

@@ -250,3 +250,16 @@ def test_slow_answers_time_out_and_are_retried(tmp_path, make_sim):
     (o,) = summary.outcomes
     assert o.status == "ok" and sim.stats()["faults"]["slow"] > 0
     assert _stored(DataRoot(tmp_path)) == {t: _expected(world, ["lumen/parsekit"])[t] for t in CONTENT_TABLES}
+
+
+def test_bounded_memory_parts_give_the_same_tables(tmp_path, make_sim):
+    world = World.generate(WorldSpec.demo(seed=2))
+    sim = make_sim(world)
+    repos = ["acme/widgets"]
+    crawl(tmp_path / "one", _cfg(sim, repos), [TOKEN])
+    summary = crawl(tmp_path / "parts", _cfg(sim, repos, flush_rows=100), [TOKEN])
+    parts = DataRoot(tmp_path / "parts")
+    assert len(parts.table_files("comments")) >= 3  # the repository was written in several parts
+    assert _stored(parts) == _stored(DataRoot(tmp_path / "one"))
+    (o,) = summary.outcomes
+    assert o.records["comments"] == parts.read_latest("comments").num_rows
