@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import tomllib
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,9 +22,6 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     crawl: CrawlConfig = CrawlConfig()
-
-    def to_toml_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name).model_dump(mode="json") for name in SECTIONS}
 
 
 def load_config(path: str | os.PathLike[str] | None) -> PipelineConfig:

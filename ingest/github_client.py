@@ -32,7 +32,7 @@ from urllib.parse import urlparse, urlunparse
 
 import github
 import requests
-from github import Auth, GithubException
+from github import Auth
 from github.Requester import Requester
 from requests.utils import parse_header_links
 
@@ -437,5 +437,5 @@ def _short(url: str) -> str:
     return url.split("?", 1)[0].split("://", 1)[-1].split("/", 1)[-1][:120]
 
 
-__all__ = ["GitHubClient", "GithubException", "NotFound", "RequestRejected", "Response", "TokenPool",
+__all__ = ["GitHubClient", "NotFound", "RequestRejected", "Response", "TokenPool",
            "fingerprint"]

@@ -37,10 +37,6 @@ def ts(value: Any, field: str = "timestamp") -> datetime | None:
         raise BadRecord(f"bad_{field}") from None
 
 
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _req(js: dict[str, Any], key: str, typ: type | tuple[type, ...]) -> Any:
     v = js.get(key)
     if not isinstance(v, typ) or isinstance(v, bool) and typ is int:
