@@ -68,8 +68,8 @@ def print_summary(result: dict[str, Any], console: Console) -> None:
     if result["dropped"]:
         console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in result["dropped"].items()))
     per_k = f" ({1000 * result['requests'] / n_records:.1f} per 1,000 records)" if n_records else ""
-    console.print(f"requests: {result['requests']}{per_k}; waited {result['wait_s']:.1f}s on rate limits "
-                  f"and retries; {result['seconds']:.1f}s in all")
+    console.print(f"requests: {result['requests']}{per_k}; {result['wait_s']:.1f} worker-seconds waiting on "
+                  f"rate limits and retries; {result['seconds']:.1f}s wall time")
     for r in repos:
         if r["status"] == "failed":
             console.print(f"[red]failed[/red] {r['repo']}: {r['reason']} {r['detail'] or ''}")
