@@ -118,15 +118,14 @@ def _crawl(args: argparse.Namespace, console: Any, crawl_cfg: Any, repos: list[s
     from flows.progress import CrawlProgress, print_summary
     from ingest.run import CrawlSession, tokens_from_env
 
-    _check_data_root(args.data)
-    tokens = tokens_from_env()
-    # Everything that can be refused is refused here, before the flow: repos, search, tokens.
-    session = CrawlSession(args.data, crawl_cfg, tokens)
+    # Everything that can be refused is refused here, before the flow: repos, data root, tokens.
+    session = CrawlSession(args.data, crawl_cfg, tokens_from_env())
     if repos is None:
         repos = session.resolve_repos()  # local checks first; a search query checks tokens itself
         explicit = session.explicit
     else:
         explicit = set(repos)
+    _check_data_root(args.data)
     session.check()
     with CrawlProgress(console, total=len(repos)) as progress:
         set_progress(progress)
@@ -135,7 +134,7 @@ def _crawl(args: argparse.Namespace, console: Any, crawl_cfg: Any, repos: list[s
         finally:
             set_progress(None)
     print_summary(result, console)
-    missing = [r for r in result["explicit_not_found"] if r in explicit]
+    missing = sorted(r["repo"] for r in result["repos"] if r["reason"] == "not_found" and r["repo"] in explicit)
     if missing:
         print(f"swe-curate: error: repository not found on GitHub: {', '.join(missing)}", file=sys.stderr)
         return EXIT_BAD_INPUT

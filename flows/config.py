@@ -32,6 +32,8 @@ def load_config(path: str | os.PathLike[str] | None) -> PipelineConfig:
             data = tomllib.load(fh)
     except OSError as exc:
         raise ConfigError(f"cannot read config file {os.fspath(path)}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {os.fspath(path)} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {os.fspath(path)} is not valid TOML: {exc}") from None
     unknown = sorted(set(data) - set(SECTIONS))

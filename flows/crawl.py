@@ -7,7 +7,6 @@ Reads/writes what ``ingest.run`` does. The one idea: tasks are one-line wrappers
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from prefect import flow, task
@@ -21,16 +20,13 @@ from ingest.run import CrawlSession, CrawlSummary, ProgressFn, RepoOutcome, toke
 # Sessions of the crawls running in this process, by crawl id: tasks look theirs up, so the
 # token pool and its budgets are shared by all repositories of one crawl.
 _SESSIONS: dict[str, CrawlSession] = {}
-_PROGRESS: dict[str, ProgressFn] = {}
-_LOCK = threading.Lock()
+_progress: ProgressFn | None = None
 
 
 def set_progress(fn: ProgressFn | None) -> None:
     """Progress callback for crawls started in this process (the CLI's progress bars)."""
-    with _LOCK:
-        _PROGRESS.clear()
-        if fn is not None:
-            _PROGRESS["fn"] = fn
+    global _progress
+    _progress = fn
 
 
 @task(name="crawl-repo", cache_policy=NO_CACHE, task_run_name="crawl {repo}")
@@ -52,10 +48,8 @@ def crawl_flow(data_root: str, config: dict[str, Any] | None = None,
                repos: list[str] | None = None) -> dict[str, Any]:
     """Crawl repositories (from ``repos`` or the config) into one batch under ``<data_root>/raw``."""
     cfg = CrawlConfig.from_dict(config, "crawl")
-    session = CrawlSession(data_root, cfg, tokens_from_env(), progress=_PROGRESS.get("fn"))
+    session = CrawlSession(data_root, cfg, tokens_from_env(), progress=_progress)
     targets = list(dict.fromkeys(repos)) if repos else session.resolve_repos()
-    if repos:
-        session.explicit = set(targets)
     session.check()
     _SESSIONS[session.crawl_id] = session
     try:
@@ -66,10 +60,7 @@ def crawl_flow(data_root: str, config: dict[str, Any] | None = None,
     summary = session.summary(outcomes)
     create_markdown_artifact(markdown=summary_markdown(summary), key="crawl-summary",
                              description=f"crawl {summary.crawl_id}")
-    out = summary.to_json()
-    out["explicit_not_found"] = sorted(o.repo for o in outcomes
-                                       if o.reason == "not_found" and o.repo in session.explicit)
-    return out
+    return summary.to_json()
 
 
 def run_crawl_flow(data_root: str, cfg: CrawlConfig, repos: list[str] | None = None) -> dict[str, Any]:

@@ -109,7 +109,6 @@ class RepoResult:
     reason: str | None = None
     detail: str | None = None
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {t: [] for t in RAW_TABLES})
-    written: Counter[str] = field(default_factory=Counter)  # rows already handed to the sink
     dropped: Counter[str] = field(default_factory=Counter)
     cursor: RepoCursor | None = None
 
@@ -147,8 +146,6 @@ class RepoCrawler:
         if self.sink is None or sum(map(len, self.res.rows.values())) < self.cfg.flush_rows:
             return
         self.sink(self.res.rows)
-        for name, rows in self.res.rows.items():
-            self.res.written[name] += len(rows)
         self.res.rows = {t: [] for t in RAW_TABLES}
 
     def _bot(self, login: str | None, user_type: str | None) -> bool:

@@ -128,6 +128,8 @@ def read_repos_file(path: str) -> tuple[str, ...]:
             lines = fh.read().splitlines()
     except OSError as exc:
         raise ConfigError(f"cannot read repos file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read repos file {path}: not UTF-8 text") from None
     out: list[str] = []
     for i, raw in enumerate(lines, 1):
         line = raw.split("#", 1)[0].strip()

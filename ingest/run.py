@@ -117,6 +117,7 @@ class _PartWriter:
     def __init__(self, root: DataRoot, crawl_id: str, slug: str):
         self.root, self.crawl_id, self.slug = root, crawl_id, slug
         self.seq: Counter[str] = Counter()
+        self.rows: Counter[str] = Counter()  # rows written per table (the crawl log's counts)
 
     def write(self, rows_by_table: dict[str, list[dict[str, Any]]]) -> None:
         for name in RAW_TABLES:
@@ -124,6 +125,7 @@ class _PartWriter:
             if rows:
                 n = self.seq[name]
                 self.seq[name] += 1
+                self.rows[name] += len(rows)
                 self.root.write_parquet(f"raw/{name}/batch={self.crawl_id}/part-{self.slug}-{n:05d}.parquet",
                                         _table(name, rows))
 
@@ -183,7 +185,7 @@ class CrawlSession:
         ``FatalSourceError`` when the source refuses the whole crawl (every token rejected)."""
         self.check()
         t0 = time.monotonic()
-        crawled_at = datetime.now(UTC)
+        started = datetime.now(UTC)
         slug = repo_slug(repo)
         cursor = RepoCursor.from_json(repo, self.root.read_json(f"raw/_state/{slug}.json"))
         self.progress("start", repo, {})
@@ -191,6 +193,9 @@ class CrawlSession:
         res = RepoResult(repo, status="failed")
         with self.client.counting() as counter:
             for attempt in (1, 2):
+                # Each attempt has its own crawl time, so a PR's file set from a failed attempt
+                # never mixes with the retry's (child sets are chosen by crawl time).
+                crawled_at = datetime.now(UTC)
                 try:
                     res = RepoCrawler(self.client, self.config, repo, cursor, crawled_at,
                                       lambda r, phase, n: self.progress("phase", r, {"phase": phase, "n": n}),
@@ -217,28 +222,27 @@ class CrawlSession:
                     log.exception("%s: unexpected error", repo)
                     res = RepoResult(repo, status="failed", reason="error", detail=f"{type(exc).__name__}: {exc}"[:300])
                     break
-        ok = res.status != "failed"
-        if ok:
+        if res.status != "failed":
             parts.write(res.rows)
-        records = res.written + Counter({t: len(rows) for t, rows in res.rows.items()}) if ok else Counter()
         outcome = RepoOutcome(
             repo=res.repo, status=res.status, reason=res.reason, detail=res.detail,
-            records=dict(sorted((+records).items())), dropped=dict(sorted(res.dropped.items())) if ok else {},
+            # What is on disk, including parts a failed attempt flushed before it failed.
+            records=dict(sorted(parts.rows.items())), dropped=dict(sorted(res.dropped.items())),
             requests=counter.requests, wait_s=round(counter.wait_s, 3),
             seconds=round(time.monotonic() - t0, 3),
         )
-        self._commit(slug, res, outcome, crawled_at)
+        self._commit(slug, res, outcome, started)
         self.progress("done", repo, {"outcome": outcome})
         return outcome
 
-    def _commit(self, slug: str, res: RepoResult, outcome: RepoOutcome, crawled_at: datetime) -> None:
+    def _commit(self, slug: str, res: RepoResult, outcome: RepoOutcome, started: datetime) -> None:
         """The repository's log row, then (only if it succeeded) its cursor, last."""
         finished = datetime.now(UTC)
         log_row = {
             "crawl_id": self.crawl_id, "repo": res.repo, "status": outcome.status, "reason": outcome.reason,
             "detail": outcome.detail, "records": sorted(outcome.records.items()),
             "dropped": sorted(outcome.dropped.items()), "requests": outcome.requests, "wait_s": outcome.wait_s,
-            "started_at": crawled_at, "finished_at": finished, "source": "api", "crawled_at": crawled_at,
+            "started_at": started, "finished_at": finished, "source": "api", "crawled_at": started,
         }
         self.root.write_parquet(f"raw/crawl_log/batch={self.crawl_id}/part-{slug}.parquet",
                                 pa.Table.from_pylist([log_row], schema=TABLES["crawl_log"].schema))

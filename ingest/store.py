@@ -18,6 +18,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ingest.errors import ConfigError
 from ingest.schema import TABLES, TableSpec
 
 PARQUET_OPTS = {"compression": "zstd", "compression_level": 3, "use_dictionary": True, "write_statistics": True}
@@ -29,7 +30,10 @@ class DataRoot:
     def __init__(self, url: str | os.PathLike[str]):
         url = os.fspath(url)
         self.url = url.rstrip("/") or "/"
-        self.fs, root = fsspec.core.url_to_fs(self.url)
+        try:
+            self.fs, root = fsspec.core.url_to_fs(self.url)
+        except (ImportError, ValueError) as exc:  # e.g. s3:// without s3fs, an unknown protocol
+            raise ConfigError(f"data root {url}: {exc}") from None
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
         self.root = os.path.abspath(root) if self.local else root.rstrip("/")
 

@@ -80,6 +80,7 @@ def test_demo_runs_offline_and_is_incremental(tmp_path):
     (["crawl", "--repo", "a/b", "--config", "/nonexistent.toml"], "cannot read config file /nonexistent.toml"),
     (["crawl"], "nothing to crawl"),
     (["crawl", "--repo", "a/b", "--api-url", "ftp://x"], "crawl.api_url"),
+    (["crawl", "--repo", "a/b", "--config", "/"], "cannot read config file /"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, needle):
     res = _cli(*args, "--data", str(tmp_path / "data"), env=_env(tmp_path), cwd=tmp_path, timeout=60)

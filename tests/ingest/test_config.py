@@ -40,6 +40,9 @@ def test_load_config_file(tmp_path):
     p.write_text("[crawl\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(p)
+    p.write_bytes(b"\xff[crawl]")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(p)
     p.write_text("[dedupe]\nx = 1\n")
     with pytest.raises(ConfigError, match=r"unknown section \[dedupe\]"):
         load_config(p)
@@ -51,6 +54,9 @@ def test_repos_file(tmp_path):
     p = tmp_path / "repos.txt"
     p.write_text("# popular\nacme/widgets\n\nacme/gizmo  # trailing comment\n")
     assert read_repos_file(str(p)) == ("acme/widgets", "acme/gizmo")
+    p.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        read_repos_file(str(p))
     p.write_text("acme/widgets\nnope\n")
     with pytest.raises(ConfigError, match=r"repos.txt:2: not an owner/name"):
         read_repos_file(str(p))

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from ingest.errors import ConfigError
 from ingest.schema import TABLES
 from ingest.store import DataRoot
 
@@ -79,6 +80,11 @@ def test_write_is_atomic_and_deterministic(tmp_path):
     assert not (tmp_path / "raw/issues/batch=3/part-a.parquet").exists()
     assert list((tmp_path / "raw/issues/batch=3").iterdir()) == []  # no temporary left behind
     assert root.read_latest("issues").num_rows == 2
+
+
+def test_unusable_data_root_is_a_config_error():
+    with pytest.raises(ConfigError, match="data root nosuchproto://x"):
+        DataRoot("nosuchproto://x")
 
 
 def test_json_roundtrip(tmp_path):
