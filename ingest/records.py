@@ -87,6 +87,7 @@ def repo_row(js: dict[str, Any], crawled_at: datetime) -> dict[str, Any]:
         "pushed_at": ts(js.get("pushed_at"), "pushed_at"),
         "clone_url": js.get("clone_url"),
         "html_url": js.get("html_url"),
+        "partial": False,
         "source": "api",
         "crawled_at": crawled_at,
     }
@@ -166,6 +167,7 @@ def pull_row(repo: str, js: dict[str, Any], default_branch: str | None, links: L
         "closed_at": ts(js.get("closed_at"), "closed_at"),
         "linked_issues": list(links.closes),
         "mentioned_issues": list(links.mentions),
+        "partial": False,
         "source": "api",
         "crawled_at": crawled_at,
     }

@@ -102,7 +102,7 @@ class CrawlSummary:
 def _table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
     """Rows as an Arrow table in key order, so the same rows always give the same bytes."""
     spec = TABLES[name]
-    cols = spec.key + spec.version
+    cols = spec.key + tuple(v.lstrip("-") for v in spec.version)
     rows = sorted(rows, key=lambda r: tuple((r.get(k) is None, r.get(k) if r.get(k) is not None else 0)
                                             for k in cols))
     return pa.Table.from_pylist(rows, schema=spec.schema)

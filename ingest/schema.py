@@ -73,6 +73,9 @@ ISSUES = _schema("issues", [
     pa.field("closed_at", TS),
     pa.field("is_pull_request", BOOL),
     pa.field("html_url", STR),
+    # True when a source could not supply every field (GH Archive payloads trimmed since 2025-10,
+    # PRs known only from git history); the API crawl refetches such records.
+    pa.field("partial", BOOL),
 ])
 
 PULLS = _schema("pulls", [
@@ -101,6 +104,7 @@ PULLS = _schema("pulls", [
     pa.field("closed_at", TS),
     pa.field("linked_issues", STRS),  # issue ids this PR closes (closing keywords, GitHub's rules)
     pa.field("mentioned_issues", STRS),  # other issue references (no closing effect)
+    pa.field("partial", BOOL),  # see issues.partial
 ])
 
 COMMENTS = _schema("comments", [
@@ -142,6 +146,8 @@ PULL_FILES = _schema("pull_files", [
     pa.field("base_blob_sha", STR),  # filled by the git source; the API does not report it
     pa.field("head_blob_sha", STR),
     pa.field("head_sha", STR),  # the PR head commit this file list describes
+    pa.field("base_sha", STR),  # the commit the diff is taken from (git source: merge base)
+    pa.field("skip_reason", STR),  # git source: why the patch / pre-image was not kept (lockfile, binary, ...)
 ])
 
 PULL_COMMITS = _schema("pull_commits", [
@@ -158,6 +164,22 @@ PULL_COMMITS = _schema("pull_commits", [
     pa.field("committer_name", STR),
     pa.field("committer_email", STR),
     pa.field("committed_at", TS),
+])
+
+TREES = _schema("trees", [
+    pa.field("repo", STR, nullable=False),
+    pa.field("commit", STR, nullable=False),  # the base commit of one or more PRs
+    pa.field("tree_sha", STR),
+    pa.field("paths", STRS),  # every file path at that commit (blobs only; no directories), sorted
+    pa.field("n_paths", I64),
+])
+
+BLOBS = _schema("blobs", [
+    pa.field("blob_sha", STR, nullable=False),  # git blob SHA-1: content-addressed, stored once
+    pa.field("content", pa.large_binary()),  # exact bytes; null when is_binary or over the size limit
+    pa.field("size", I64),
+    pa.field("is_binary", BOOL),
+    pa.field("repo", STR),  # the repository it was first read from (provenance only)
 ])
 
 REJECTS = _schema("rejects", [
@@ -187,8 +209,8 @@ CRAWL_LOG = _schema("crawl_log", [
 class TableSpec:
     """How readers pick the current rows of a table across batches.
 
-    ``key``: the identity of a row. ``version``: columns ordering versions of one key (newest
-    wins). ``parent``: for child tables the rows of a parent are replaced as a whole set: the
+    ``key``: the identity of a row. ``version``: columns ordering versions of one key (largest
+    wins; a leading ``-`` means smallest wins, null counting as false). ``parent``: for child tables the rows of a parent are replaced as a whole set: the
     newest crawl of the parent wins, so a file dropped from a force-pushed PR disappears.
     """
 
@@ -201,19 +223,22 @@ class TableSpec:
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("repos", REPOS, ("repo",), ("crawled_at",)),
-    TableSpec("issues", ISSUES, ("repo", "number"), ("updated_at", "crawled_at")),
-    TableSpec("pulls", PULLS, ("repo", "number"), ("updated_at", "crawled_at")),
+    # "-partial": at equal updated_at a complete row beats a partial one, whatever crawled last.
+    TableSpec("issues", ISSUES, ("repo", "number"), ("updated_at", "-partial", "crawled_at")),
+    TableSpec("pulls", PULLS, ("repo", "number"), ("updated_at", "-partial", "crawled_at")),
     # GitHub numbers issue comments, reviews and review comments in separate sequences, so the
     # kind is part of the key (DESIGN.md listed repo, number, comment_id).
     TableSpec("comments", COMMENTS, ("repo", "number", "kind", "comment_id"), ("updated_at", "crawled_at")),
     TableSpec("pull_files", PULL_FILES, ("repo", "number", "path"), ("crawled_at",), parent=("repo", "number")),
     TableSpec("pull_commits", PULL_COMMITS, ("repo", "number", "sha"), ("crawled_at",), parent=("repo", "number")),
+    TableSpec("trees", TREES, ("repo", "commit"), ("crawled_at",)),
+    TableSpec("blobs", BLOBS, ("blob_sha",), ("crawled_at",)),
     TableSpec("rejects", REJECTS, ("table", "repo", "key", "reason"), ("crawled_at",)),
     TableSpec("crawl_log", CRAWL_LOG, ("crawl_id", "repo"), ("finished_at",)),
 ]}
 
 # The tables a crawl writes per repository, in commit order (crawl_log last, as the marker).
-RAW_TABLES = ("repos", "issues", "pulls", "comments", "pull_files", "pull_commits", "rejects")
+RAW_TABLES = ("repos", "issues", "pulls", "comments", "pull_files", "pull_commits", "trees", "blobs", "rejects")
 
 
 def record_id(repo: str, number: int) -> str:

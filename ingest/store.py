@@ -150,8 +150,12 @@ def read_latest(root: DataRoot, spec: TableSpec) -> pa.Table:
     if not files:
         return spec.schema.empty_table()
     key = ", ".join(_q(k) for k in spec.key)
-    order = ", ".join(f"{_q(v)} DESC NULLS LAST" for v in spec.version) + ", filename DESC"
     scan = _scan(root, files)
+    with root.connect() as con:
+        present = _present(con, scan)
+    # A version column no file has yet (older batches) orders nothing.
+    order = ", ".join(f"coalesce({_q(v[1:])}, false) ASC" if v.startswith("-") else f"{_q(v)} DESC NULLS LAST"
+                      for v in spec.version if v.lstrip("-") in present) + ", filename DESC"
     if spec.parent:
         parent = ", ".join(_q(k) for k in spec.parent)
         # Child rows are a set per parent: take every row of the parent's newest crawl (one
@@ -161,6 +165,6 @@ def read_latest(root: DataRoot, spec: TableSpec) -> pa.Table:
     else:
         inner = f"SELECT * FROM {scan}"
     with root.connect() as con:
-        sql = (f"SELECT {_cols(spec, _present(con, scan))} FROM (SELECT *, row_number() OVER (PARTITION BY {key} "
+        sql = (f"SELECT {_cols(spec, present)} FROM (SELECT *, row_number() OVER (PARTITION BY {key} "
                f"ORDER BY {order}) AS _rn FROM ({inner})) WHERE _rn = 1 ORDER BY {key}")
         return _conform(con.sql(sql).to_arrow_table(), spec)
