@@ -121,6 +121,57 @@ class CrawlConfig(StageConfig):
         return v
 
 
+# Paths whose diffs teach nothing and whose pre-images are not kept (each skip is counted).
+DEFAULT_VENDORED = ("vendor/", "vendored/", "third_party/", "third-party/", "thirdparty/", "node_modules/",
+                    "site-packages/", "bower_components/", "_vendor/", "externals/")
+DEFAULT_GENERATED = ("*_pb2.py", "*_pb2_grpc.py", "*.pb.go", "*.min.js", "*.min.css", "*.map",
+                     "*_generated.*", "*.generated.*", "*.designer.cs", "*.snap")
+DEFAULT_LOCKFILES = ("poetry.lock", "Pipfile.lock", "uv.lock", "pdm.lock", "package-lock.json", "yarn.lock",
+                     "pnpm-lock.yaml", "Cargo.lock", "Gemfile.lock", "composer.lock", "go.sum", "*.lock",
+                     "npm-shrinkwrap.json", "conda-lock.yml")
+
+
+class GitConfig(StageConfig):
+    """The git source: clones give every PR diff and base snapshot without API requests."""
+
+    # auto: after the API crawl of a repository, clone its clone_url when reachable; off: never.
+    mode: Literal["auto", "off"] = "auto"
+    # Where clones live (a local directory: git cannot clone into object storage). Default:
+    # ``<data root>/_git`` for a local data root, else ``~/.cache/swe-curate/git``.
+    clone_dir: str | None = None
+    # Partial clone filter for remote URLs ("" for a full clone). Blobs over 1 MB are the ones the
+    # size limit skips anyway; git fetches any it still needs on demand.
+    clone_filter: str = "blob:limit=1m"
+    fetch_pull_refs: bool = True  # refs/pull/*/head: heads of PRs whose branch was deleted
+    timeout_s: int = Field(1800, ge=1)  # one clone or fetch
+    probe_timeout_s: int = Field(20, ge=1)  # is the clone URL reachable at all (auto mode)
+
+    # Which PRs: merged PRs from the pulls table (API crawl), else merge/squash commits in history.
+    from_history: bool = True
+    # Branches whose first-parent history is searched for merged PRs, besides the default branch
+    # (feature branches would offer commits that only look like squash merges).
+    history_branches: tuple[str, ...] = ("release*", "maint*", "stable*", "*.x", "v[0-9]*")
+    # Bounded work: a PR over either limit is skipped whole; a file over the size limit keeps its
+    # row but not its patch or content.
+    max_files: int = Field(100, ge=1)
+    max_changed_lines: int = Field(20_000, ge=1)
+    max_blob_bytes: int = Field(1_000_000, ge=1)
+    max_tree_paths: int = Field(200_000, ge=1)
+    vendored: tuple[str, ...] = DEFAULT_VENDORED  # path prefixes or glob patterns
+    generated: tuple[str, ...] = DEFAULT_GENERATED
+    lockfiles: tuple[str, ...] = DEFAULT_LOCKFILES
+    keep_post_images: bool = True  # store head blobs too (format validates edits against them)
+    batch_prs: int = Field(200, ge=1)  # PRs per git diff-tree process
+    flush_rows: int = Field(20_000, ge=100)
+
+    @field_validator("clone_filter")
+    @classmethod
+    def _filter(cls, v: str) -> str:
+        if v and not re.match(r"^(blob:none|blob:limit=\d+[kmg]?|tree:\d+)$", v):
+            raise ValueError("must be blob:none, blob:limit=<n>[k|m|g], tree:<depth> or empty")
+        return v
+
+
 def read_repos_file(path: str) -> tuple[str, ...]:
     """Repositories listed one per line (``#`` starts a comment). Errors name the file and line."""
     try:

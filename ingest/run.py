@@ -26,8 +26,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from ingest import git_source
 from ingest.api_source import RepoCrawler, RepoCursor, RepoResult
-from ingest.config import CrawlConfig, read_repos_file
+from ingest.config import REPO_RE, CrawlConfig, GitConfig, read_repos_file
 from ingest.errors import ConfigError, FatalSourceError, RateLimitWaitTooLong, RetryableError
 from ingest.github_client import GitHubClient, NotFound, RequestRejected
 from ingest.schema import RAW_TABLES, TABLES, repo_slug
@@ -61,6 +62,8 @@ class RepoOutcome:
     requests: int = 0
     wait_s: float = 0.0
     seconds: float = 0.0
+    git: str | None = None  # the git source: ok | unreachable | failed: <reason> | None (not run)
+    git_prs: int = 0  # PRs read from the clone in this crawl
 
 
 @dataclass
@@ -135,9 +138,11 @@ class CrawlSession:
     process (threads or Prefect tasks)."""
 
     def __init__(self, data_root: str | os.PathLike[str], config: CrawlConfig, tokens: list[str],
-                 crawl_id: str | None = None, progress: ProgressFn | None = None):
+                 crawl_id: str | None = None, progress: ProgressFn | None = None,
+                 git_config: GitConfig | None = None):
         self.root = DataRoot(data_root)
         self.config = config
+        self.git_config = git_config
         self.client = GitHubClient(config, tokens)
         self.crawl_id = crawl_id or new_crawl_id()
         self.progress = progress or (lambda event, repo, info: None)
@@ -222,18 +227,39 @@ class CrawlSession:
                     log.exception("%s: unexpected error", repo)
                     res = RepoResult(repo, status="failed", reason="error", detail=f"{type(exc).__name__}: {exc}"[:300])
                     break
+        dropped = Counter(res.dropped)
+        git = None
         if res.status != "failed":
             parts.write(res.rows)
+            if res.status == "ok" and self.git_config and self.git_config.mode == "auto":
+                git = self._git_after_api(repo, parts)
+                dropped.update(git.dropped)
         outcome = RepoOutcome(
             repo=res.repo, status=res.status, reason=res.reason, detail=res.detail,
             # What is on disk, including parts a failed attempt flushed before it failed.
-            records=dict(sorted(parts.rows.items())), dropped=dict(sorted(res.dropped.items())),
+            records=dict(sorted(parts.rows.items())), dropped=dict(sorted(dropped.items())),
             requests=counter.requests, wait_s=round(counter.wait_s, 3),
-            seconds=round(time.monotonic() - t0, 3),
+            seconds=round(time.monotonic() - t0, 3), git=_git_status(git),
+            git_prs=git.stats["prs"] if git else 0,
         )
         self._commit(slug, res, outcome, started)
+        if git is not None:
+            git_source.commit_state(self.root, repo, git)
         self.progress("done", repo, {"outcome": outcome})
         return outcome
+
+    def _git_after_api(self, repo: str, parts: _PartWriter) -> git_source.GitResult:
+        """Read the repository's merged PRs from its clone, when the clone URL answers."""
+        assert self.git_config is not None
+        row = self.root.read_latest("repos", repo).to_pylist()
+        url = row[0]["clone_url"] if row else None
+        if not url:
+            return git_source.GitResult(status="unreachable", reason="no_clone_url")
+        self.progress("phase", repo, {"phase": "git", "n": 0})
+        return git_source.ingest_repo(
+            self.root, self.git_config, repo, url, datetime.now(UTC), parts.write,
+            default_branch=row[0]["default_branch"], probe_first=True,
+            progress=lambda phase, n: self.progress("phase", repo, {"phase": phase, "n": n}))
 
     def _commit(self, slug: str, res: RepoResult, outcome: RepoOutcome, started: datetime) -> None:
         """The repository's log row, then (only if it succeeded) its cursor, last."""
@@ -242,7 +268,8 @@ class CrawlSession:
             "crawl_id": self.crawl_id, "repo": res.repo, "status": outcome.status, "reason": outcome.reason,
             "detail": outcome.detail, "records": sorted(outcome.records.items()),
             "dropped": sorted(outcome.dropped.items()), "requests": outcome.requests, "wait_s": outcome.wait_s,
-            "started_at": started, "finished_at": finished, "source": "api", "crawled_at": started,
+            "started_at": started, "finished_at": finished, "git": outcome.git, "source": "api",
+            "crawled_at": started,
         }
         self.root.write_parquet(f"raw/crawl_log/batch={self.crawl_id}/part-{slug}.parquet",
                                 pa.Table.from_pylist([log_row], schema=TABLES["crawl_log"].schema))
@@ -266,3 +293,78 @@ def crawl(data_root: str | os.PathLike[str], config: CrawlConfig, tokens: list[s
     with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="crawl") as pool:
         outcomes = list(pool.map(session.crawl_repo, repos))
     return session.summary(outcomes)
+
+
+def _git_status(res: git_source.GitResult | None) -> str | None:
+    if res is None:
+        return None
+    return res.status if res.status != "failed" else f"failed: {res.reason}: {res.detail or ''}"[:300]
+
+
+class GitSession:
+    """One run of the git source over explicit clone sources (``crawl --git``): one batch, a
+    crawl-log row per repository (source ``git``), then that repository's git cursor."""
+
+    def __init__(self, data_root: str | os.PathLike[str], config: GitConfig, crawl_id: str | None = None,
+                 progress: ProgressFn | None = None):
+        git_source.require_git()
+        self.root = DataRoot(data_root)
+        self.config = config
+        self.crawl_id = crawl_id or new_crawl_id()
+        self.progress = progress or (lambda event, repo, info: None)
+        self.started = time.monotonic()
+
+    @staticmethod
+    def parse_targets(specs: Iterable[str]) -> list[tuple[str, str]]:
+        """``owner/name=SOURCE`` or ``SOURCE`` (the name derived from it) -> (repo, source).
+        A local path that does not exist is a one-line error naming it."""
+        out: dict[str, str] = {}
+        for spec in specs:
+            name, eq, src = spec.partition("=")
+            repo, source = (name, src) if eq and "/" in name and "://" not in name else (None, spec)
+            if git_source.is_local(source) and not os.path.isdir(source):
+                raise ConfigError(f"--git {source}: no such directory")
+            repo = repo or git_source.repo_from_source(source)
+            if not REPO_RE.match(repo):
+                raise ConfigError(f"--git {spec}: cannot tell owner/name (write it as owner/name=SOURCE)")
+            out[repo] = source
+        return list(out.items())
+
+    def ingest_target(self, repo: str, source: str) -> RepoOutcome:
+        t0 = time.monotonic()
+        started = datetime.now(UTC)
+        slug = repo_slug(repo)
+        self.progress("start", repo, {})
+        parts = _PartWriter(self.root, self.crawl_id, f"{slug}-git")
+        row = self.root.read_latest("repos", repo).to_pylist()
+        res = git_source.ingest_repo(
+            self.root, self.config, repo, source, datetime.now(UTC), parts.write,
+            default_branch=row[0]["default_branch"] if row else None,
+            progress=lambda phase, n: self.progress("phase", repo, {"phase": phase, "n": n}))
+        outcome = RepoOutcome(
+            repo=repo, status="ok" if res.status == "ok" else "failed",
+            reason=None if res.status == "ok" else res.reason, detail=res.detail,
+            records=dict(sorted(parts.rows.items())), dropped=dict(sorted(res.dropped.items())),
+            seconds=round(time.monotonic() - t0, 3), git=_git_status(res), git_prs=res.stats["prs"])
+        log_row = {
+            "crawl_id": self.crawl_id, "repo": repo, "status": outcome.status, "reason": outcome.reason,
+            "detail": outcome.detail, "records": sorted(outcome.records.items()),
+            "dropped": sorted(outcome.dropped.items()), "requests": 0, "wait_s": 0.0, "started_at": started,
+            "finished_at": datetime.now(UTC), "git": outcome.git, "source": "git", "crawled_at": started,
+        }
+        self.root.write_parquet(f"raw/crawl_log/batch={self.crawl_id}/part-{slug}-git.parquet",
+                                pa.Table.from_pylist([log_row], schema=TABLES["crawl_log"].schema))
+        git_source.commit_state(self.root, repo, res)
+        self.progress("done", repo, {"outcome": outcome})
+        return outcome
+
+    def summary(self, outcomes: Iterable[RepoOutcome]) -> CrawlSummary:
+        return CrawlSummary(self.crawl_id, self.root.url, list(outcomes), 0, 0.0, time.monotonic() - self.started)
+
+
+def ingest_git(data_root: str | os.PathLike[str], config: GitConfig, sources: list[str], *,
+               crawl_id: str | None = None, progress: ProgressFn | None = None) -> CrawlSummary:
+    """The git source alone, without Prefect (library use, tests, benches)."""
+    session = GitSession(data_root, config, crawl_id=crawl_id, progress=progress)
+    targets = session.parse_targets(sources)
+    return session.summary([session.ingest_target(r, s) for r, s in targets])

@@ -200,6 +200,7 @@ CRAWL_LOG = _schema("crawl_log", [
     pa.field("dropped", COUNTS),  # "table:reason" -> rows dropped by record filters
     pa.field("requests", I64),
     pa.field("wait_s", pa.float64()),  # time spent waiting on rate limits and backoff
+    pa.field("git", STR),  # the git source for this repository: ok | unreachable | failed: <reason> | null
     pa.field("started_at", TS),
     pa.field("finished_at", TS),
 ])

@@ -103,9 +103,10 @@ class DataRoot:
             con.register_filesystem(self.fs)
         return con
 
-    def read_latest(self, table: str) -> pa.Table:
-        """Current rows of a raw table: newest version per key across all batches."""
-        return read_latest(self, TABLES[table])
+    def read_latest(self, table: str, repo: str | None = None) -> pa.Table:
+        """Current rows of a raw table: newest version per key across all batches (optionally of
+        one repository only, filtered inside the scan)."""
+        return read_latest(self, TABLES[table], repo)
 
     def read_all(self, table: str) -> pa.Table:
         """Every stored row version of a raw table (for audits and tests)."""
@@ -145,12 +146,14 @@ def _conform(t: pa.Table, spec: TableSpec) -> pa.Table:
     return t.select(spec.schema.names).cast(spec.schema)
 
 
-def read_latest(root: DataRoot, spec: TableSpec) -> pa.Table:
+def read_latest(root: DataRoot, spec: TableSpec, repo: str | None = None) -> pa.Table:
     files = root.table_files(spec.name)
     if not files:
         return spec.schema.empty_table()
     key = ", ".join(_q(k) for k in spec.key)
     scan = _scan(root, files)
+    if repo is not None:
+        scan = f"(SELECT * FROM {scan} WHERE repo = '{repo.replace(chr(39), chr(39) * 2)}')"
     with root.connect() as con:
         present = _present(con, scan)
     # A version column no file has yet (older batches) orders nothing.

@@ -1,0 +1,523 @@
+"""The git source: PR diffs, commits and base snapshots of one repository, from a clone.
+
+Reads: a git remote (URL or local path), the ``pulls`` / ``pull_commits`` / ``trees`` / ``blobs``
+tables of that repository, and the cursor ``raw/_state/git/<owner>__<repo>.json``. Writes (through
+the caller's sink): ``pull_files`` (per-file hunks, status, renames, binary flag, base and head blob
+SHAs), ``pull_commits`` (only where the API has none), ``trees`` (file list at each base commit),
+``blobs`` (pre- and post-images, once per blob SHA) and, for PRs known only from history,
+``pulls`` rows marked ``partial``; then the cursor.
+
+The one idea: a bare clone answers for every merged PR at once. A few long-lived git processes
+per batch of PRs (``diff-tree --stdin``, ``cat-file --batch``) do the work that would cost one API
+request per PR, and content addressing stores a file shared by many PRs once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from ingest.config import GitConfig
+from ingest.errors import ConfigError, RetryableError, SweCurateError
+from ingest.filters import is_test_path
+from ingest.git_history import (
+    Diff,
+    HistoryPR,
+    file_skip_reason,
+    iter_cat_file,
+    parse_log,
+    parse_ls_tree,
+    parse_raw_numstat,
+    pr_from_commit,
+    pr_skip_reason,
+    split_patches,
+)
+from ingest.links import find_links
+from ingest.records import ts
+from ingest.schema import record_id, repo_slug
+from ingest.store import DataRoot
+
+log = logging.getLogger("swe_curate.ingest.git")
+
+Sink = Callable[[dict[str, list[dict[str, Any]]]], None]
+LOG_FORMAT = "--format=%H%x00%P%x00%aI%x00%cI%x00%B"
+COMMIT_FORMAT = "--format=%H%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B"
+
+
+class GitError(SweCurateError):
+    """A git command failed for this repository (recorded; the crawl goes on)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}" + (f": {detail}" if detail else ""))
+        self.reason = reason
+        self.detail = detail
+
+
+def require_git() -> str:
+    """The git executable, or a one-line ConfigError before any work."""
+    exe = shutil.which("git")
+    if not exe:
+        raise ConfigError("the git source needs the git command-line tool on PATH (apt-get install git)")
+    return exe
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    # Never prompt for credentials (a private or missing repository fails at once), and read
+    # git's own output in a fixed language.
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", SSH_ASKPASS="true", LC_ALL="C", LANG="C")
+    return env
+
+
+class Git:
+    """Runs git commands against one bare repository."""
+
+    def __init__(self, git_dir: str, timeout_s: int):
+        self.git_dir = git_dir
+        self.timeout_s = timeout_s
+
+    def run(self, *args: str, input: bytes | None = None, ok: tuple[int, ...] = (0,)) -> bytes:
+        cmd = ["git", "--git-dir", self.git_dir, "-c", "core.quotepath=off", *args]
+        return _run(cmd, input=input, timeout=self.timeout_s, ok=ok)
+
+
+def _run(cmd: list[str], *, input: bytes | None = None, timeout: int, ok: tuple[int, ...] = (0,)) -> bytes:
+    try:
+        p = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, env=_env())
+    except subprocess.TimeoutExpired:
+        raise RetryableError(f"git {cmd[3] if len(cmd) > 3 else ''} timed out after {timeout}s") from None
+    if p.returncode not in ok:
+        err = p.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError("git_failed", f"{' '.join(cmd[3:5])}: {err[-1] if err else p.returncode}"[:300])
+    return p.stdout
+
+
+def is_local(source: str) -> bool:
+    return not re.match(r"^[a-z][a-z0-9+.-]*://", source) and not re.match(r"^[\w.-]+@[\w.-]+:", source)
+
+
+def probe(source: str, timeout_s: int) -> bool:
+    """Whether a remote answers at all (``git ls-remote``), without credentials."""
+    if is_local(source):
+        return os.path.isdir(source)
+    try:
+        _run(["git", "ls-remote", "--exit-code", "--heads", source], timeout=timeout_s, ok=(0, 2))
+        return True
+    except (GitError, RetryableError):
+        return False
+
+
+def mirror(source: str, dest: str, cfg: GitConfig) -> Git:
+    """Clone ``source`` bare into ``dest``, or fetch into an existing clone; return it.
+
+    A new clone is made under a temporary name and renamed, so a killed clone is never mistaken
+    for a complete one."""
+    refspecs = ["+refs/heads/*:refs/heads/*"]
+    if cfg.fetch_pull_refs:
+        refspecs.append("+refs/pull/*/head:refs/pull/*/head")
+    if os.path.isdir(os.path.join(dest, "objects")):
+        git = Git(dest, cfg.timeout_s)
+        git.run("fetch", "--prune", "--quiet", "origin", *refspecs)
+        return git
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    tmp = f"{dest}.tmp-{uuid.uuid4().hex[:8]}"
+    args = ["git", "clone", "--bare", "--quiet"]
+    if not is_local(source) and cfg.clone_filter:
+        args.append(f"--filter={cfg.clone_filter}")
+    try:
+        _run([*args, "--", source, tmp], timeout=cfg.timeout_s)
+        git = Git(tmp, cfg.timeout_s)
+        git.run("config", "--unset-all", "remote.origin.fetch", ok=(0, 5))
+        for spec in refspecs:
+            git.run("config", "--add", "remote.origin.fetch", spec)
+        git.run("fetch", "--prune", "--quiet", "origin")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Git(dest, cfg.timeout_s)
+
+
+def clone_dir(root: DataRoot, cfg: GitConfig) -> str:
+    if cfg.clone_dir:
+        return os.path.abspath(os.path.expanduser(cfg.clone_dir))
+    if root.local:
+        return os.path.join(root.root, "_git")
+    return os.path.expanduser("~/.cache/swe-curate/git")
+
+
+@dataclass
+class Target:
+    """One PR to read from the clone."""
+
+    number: int
+    base: str
+    head: str
+    api: bool  # the pulls table has this PR (else a pulls row is written from history)
+    history: HistoryPR | None = None
+    branch: str | None = None
+
+
+@dataclass
+class GitResult:
+    status: str = "ok"  # ok | unreachable | failed
+    reason: str | None = None
+    detail: str | None = None
+    dropped: Counter[str] = field(default_factory=Counter)
+    stats: Counter[str] = field(default_factory=Counter)
+    state: dict[str, Any] | None = None
+
+
+class RepoGitIngest:
+    """Reads one repository's merged PRs from its clone and hands rows to ``sink``."""
+
+    def __init__(self, root: DataRoot, cfg: GitConfig, repo: str, git: Git, crawled_at: datetime,
+                 sink: Sink, default_branch: str | None = None, progress: Callable[[str, int], None] | None = None):
+        self.root, self.cfg, self.repo, self.git = root, cfg, repo, git
+        self.crawled_at = crawled_at
+        self.sink = sink
+        self.default_branch = default_branch
+        self.progress = progress or (lambda phase, n: None)
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.n_rows = 0
+        self.result = GitResult()
+        self.state = root.read_json(f"raw/_state/git/{repo_slug(repo)}.json") or {}
+        self.done: dict[str, list[str]] = dict(self.state.get("prs", {}))
+
+    # -- rows ----------------------------------------------------------------------------------
+    def _emit(self, table: str, row: dict[str, Any]) -> None:
+        row["source"], row["crawled_at"] = "git", self.crawled_at
+        self.rows.setdefault(table, []).append(row)
+        self.n_rows += 1
+
+    def _flush(self, force: bool = False) -> None:
+        if self.n_rows and (force or self.n_rows >= self.cfg.flush_rows):
+            self.sink(self.rows)
+            self.rows, self.n_rows = {}, 0
+
+    # -- discovery -----------------------------------------------------------------------------
+    def _branches(self) -> list[str]:
+        out = self.git.run("for-each-ref", "--format=%(refname:short)", "refs/heads").decode().split()
+        head = self.git.run("symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1)).decode().strip()
+        default = self.default_branch if self.default_branch in out else (head if head in out else None)
+        self.default_branch = default
+        # The default branch first: a PR merged there is the one GitHub links issues for.
+        others = sorted(b for b in out if b != default
+                        and any(fnmatch.fnmatchcase(b, pat) for pat in self.cfg.history_branches))
+        return ([default] if default else []) + others
+
+    def _history(self, branches: list[str]) -> dict[int, tuple[HistoryPR, str]]:
+        found: dict[int, tuple[HistoryPR, str]] = {}
+        for b in branches:
+            for c in parse_log(self.git.run("log", "--first-parent", "-z", LOG_FORMAT, f"refs/heads/{b}", "--")):
+                pr = pr_from_commit(c)
+                if pr and pr.number not in found:
+                    found[pr.number] = (pr, b)
+        return found
+
+    def _objects(self, shas: set[str]) -> dict[str, tuple[str, int]]:
+        """Type and size of each object that exists (one ``cat-file --batch-check``)."""
+        if not shas:
+            return {}
+        out = self.git.run("cat-file", "--batch-check", input="\n".join(sorted(shas)).encode() + b"\n")
+        found = {}
+        for line in out.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 3:
+                found[parts[0]] = (parts[1], int(parts[2]))
+        return found
+
+    def _parents(self, commits: set[str]) -> dict[str, list[str]]:
+        if not commits:
+            return {}
+        out = self.git.run("rev-list", "--no-walk", "--parents", "--stdin",
+                           input="\n".join(sorted(commits)).encode() + b"\n")
+        return {ln.split()[0]: ln.split()[1:] for ln in out.decode().splitlines() if ln.strip()}
+
+    def _merge_base(self, a: str, b: str) -> str | None:
+        out = self.git.run("merge-base", a, b, ok=(0, 1)).decode().strip()
+        return out or None
+
+    def targets(self) -> list[Target]:
+        """Merged PRs with their diff endpoints: from the pulls table, else from history."""
+        api = self.root.read_latest("pulls", self.repo).to_pylist()
+        api = [p for p in api if p["merged"] and p["source"] != "git"]
+        branches = self._branches()
+        history = self._history(branches) if (self.cfg.from_history or api) else {}
+        api_numbers = {p["number"] for p in api}
+        shas = {s for p in api for s in (p["base_sha"], p["head_sha"], p["merge_commit_sha"]) if s}
+        objects = self._objects(shas)
+        merges = {p["merge_commit_sha"] for p in api if objects.get(p["merge_commit_sha"] or "", ("",))[0] == "commit"}
+        parents = self._parents(merges)
+        out: list[Target] = []
+        for p in sorted(api, key=lambda r: r["number"]):
+            n, m = p["number"], p["merge_commit_sha"]
+            has = {s for s in (p["base_sha"], p["head_sha"], m) if s and objects.get(s, ("",))[0] == "commit"}
+            hist = history.get(n)
+            ps = parents.get(m, []) if m in has else []
+            if p["head_sha"] in has:
+                head = p["head_sha"]
+            elif len(ps) == 2:  # merge commit: the PR head is its second parent (branch deleted)
+                head = ps[1]
+            elif len(ps) == 1:  # squash or rebase merge: the merge commit carries the change
+                head = m
+            elif hist:
+                head = hist[0].head
+            else:
+                self.result.dropped["pull:commits_missing"] += 1
+                continue
+            if head == m and len(ps) == 1:
+                base: str | None = ps[0]
+            else:
+                start = p["base_sha"] if p["base_sha"] in has else (ps[0] if ps else (hist[0].base if hist else None))
+                base = self._merge_base(start, head) if start else None
+            if not base:
+                self.result.dropped["pull:base_missing"] += 1
+                continue
+            out.append(Target(n, base, head, api=True, branch=p["base_ref"]))
+        if self.cfg.from_history:
+            for n, (h, branch) in sorted(history.items()):
+                if n in api_numbers:
+                    continue
+                base = h.base if h.style == "squash" else self._merge_base(h.base, h.head)
+                if not base:
+                    self.result.dropped["pull:base_missing"] += 1
+                    continue
+                out.append(Target(n, base, h.head, api=False, history=h, branch=branch))
+        return out
+
+    # -- reading -------------------------------------------------------------------------------
+    def _raw(self, batch: list[Target]) -> list[Diff]:
+        """Raw records and line counts of each target's diff, in batch order (one git process)."""
+        out = self.git.run(*self._diff_args(batch), "--raw", "--numstat", "-z", input=self._pairs(batch))
+        by_head = {d.head: d for d in parse_raw_numstat(out)}
+        return [by_head.get(t.head) or Diff(head=t.head) for t in batch]
+
+    def _patches(self, batch: list[Target]) -> list[list[str | None]]:
+        out = self.git.run(*self._diff_args(batch), "-p", input=self._pairs(batch))
+        by_head = dict(split_patches(out))
+        return [by_head.get(t.head, []) for t in batch]
+
+    @staticmethod
+    def _diff_args(batch: list[Target]) -> list[str]:
+        return ["diff-tree", "--stdin", "-r", "-M", "--no-color", "--no-ext-diff", "--no-textconv"]
+
+    @staticmethod
+    def _pairs(batch: list[Target]) -> bytes:
+        # git prints nothing, not even the commit id, for an empty diff, so results are matched
+        # to targets by head id; _batches keeps heads unique inside a batch.
+        return "".join(f"{t.head} {t.base}\n" for t in batch).encode()
+
+    def _blobs(self, shas: list[str], sizes: dict[str, int]) -> None:
+        known = self._stored_blobs
+        want = sorted({s for s in shas if s not in known})
+        if not want:
+            return
+        out = self.git.run("cat-file", "--batch", input="\n".join(want).encode() + b"\n")
+        for sha, typ, data in iter_cat_file(out):
+            if typ != "blob" or data is None:
+                self.result.dropped["blobs:missing"] += 1
+                continue
+            binary = b"\0" in data[:8000]
+            self._emit("blobs", {"blob_sha": sha, "content": None if binary else data, "size": len(data),
+                                 "is_binary": binary, "repo": self.repo})
+            known.add(sha)
+            self.result.stats["blobs"] += 1
+
+    def _trees(self, bases: list[str]) -> None:
+        want = sorted({b for b in bases if b not in self._stored_trees})
+        if not want:
+            return
+        tree_shas = self.git.run("rev-parse", *[f"{b}^{{tree}}" for b in want]).decode().split()
+        for commit, tree in zip(want, tree_shas, strict=True):
+            paths = parse_ls_tree(self.git.run("ls-tree", "-r", "-z", "--full-tree", commit))
+            if len(paths) > self.cfg.max_tree_paths:
+                self.result.dropped["trees:too_many_paths"] += 1
+                paths = paths[: self.cfg.max_tree_paths]
+            self._emit("trees", {"repo": self.repo, "commit": commit, "tree_sha": tree, "paths": paths,
+                                 "n_paths": len(paths)})
+            self._stored_trees.add(commit)
+
+    def _commits(self, t: Target) -> None:
+        out = self.git.run("log", "-z", "--reverse", "--topo-order", COMMIT_FORMAT, f"{t.base}..{t.head}", "--")
+        parts = out.decode("utf-8", "replace").split("\0")
+        rid = record_id(self.repo, t.number)
+        for pos, i in enumerate(range(0, len(parts) - 7, 8)):
+            self._emit("pull_commits", {
+                "record_id": rid, "repo": self.repo, "number": t.number, "sha": parts[i].strip("\n"),
+                "position": pos, "message": parts[i + 7].rstrip("\n"), "author_name": parts[i + 1],
+                "author_email": parts[i + 2], "author_login": None, "authored_at": ts(parts[i + 3]),
+                "committer_name": parts[i + 4], "committer_email": parts[i + 5],
+                "committed_at": ts(parts[i + 6]),
+            })
+
+    def _pull_row(self, t: Target, messages: list[str]) -> None:
+        h = t.history
+        assert h is not None
+        body = "\n\n".join(m for m in messages if m.strip()) or None
+        base_is_default = t.branch == self.default_branch
+        links = find_links([h.title, body], self.repo, t.number, base_is_default)
+        head_ref = h.head_label.split("/", 1)[1] if h.head_label and "/" in h.head_label else None
+        merged_at = ts(h.merged_at)
+        self._emit("pulls", {
+            "id": record_id(self.repo, t.number), "repo": self.repo, "number": t.number, "title": h.title,
+            "body": body, "state": "closed", "draft": False, "merged": True, "merged_at": merged_at,
+            "merge_commit_sha": h.commit, "base_ref": t.branch, "base_sha": t.base, "head_ref": head_ref,
+            "head_sha": t.head, "head_repo": None, "base_is_default": base_is_default, "author": None,
+            "author_type": None, "author_association": None, "labels": [], "created_at": None,
+            # No updated_at: any API row of this PR is newer, whenever it was crawled.
+            "updated_at": None, "closed_at": merged_at, "linked_issues": list(links.closes),
+            "mentioned_issues": list(links.mentions), "partial": True,
+        })
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self) -> GitResult:
+        res = self.result
+        targets = self.targets()
+        pending = [t for t in targets if self.done.get(str(t.number)) != [t.base, t.head]]
+        res.stats["prs_found"] = len(targets)
+        res.stats["prs_unchanged"] = len(targets) - len(pending)
+        self.progress("git", len(pending))
+        if pending:
+            self._stored_blobs = self._column("blobs", "blob_sha")
+            self._stored_trees = self._column("trees", "commit")
+            api_commits = set(self._column("pull_commits", "number", source="api"))
+            for batch in self._batches(pending):
+                self._do_batch(batch, api_commits)
+                self._flush()
+            self._flush(force=True)
+        res.state = {"prs": dict(sorted(self.done.items(), key=lambda kv: int(kv[0]))),
+                     "default_branch": self.default_branch}
+        return res
+
+    def _column(self, table: str, column: str, source: str | None = None) -> set[Any]:
+        t = self.root.read_latest(table, self.repo) if table != "blobs" else self._blobs_of_repo()
+        if source is not None and len(t):
+            return {v for v, s in zip(t.column(column).to_pylist(), t.column("source").to_pylist(),
+                                      strict=True) if s == source}
+        return set(t.column(column).to_pylist())
+
+    def _blobs_of_repo(self) -> Any:
+        # Only the SHA column, only this repository's rows: never the contents.
+        files = self.root.table_files("blobs")
+        if not files:
+            return pa.table({"blob_sha": pa.array([], pa.string())})
+        paths = ", ".join("'" + self.root.uri(f).replace("'", "''") + "'" for f in files)
+        with self.root.connect() as con:
+            return con.sql(f"SELECT DISTINCT blob_sha FROM read_parquet([{paths}], union_by_name=true) "
+                           f"WHERE repo = '{self.repo.replace(chr(39), chr(39) * 2)}'").to_arrow_table()
+
+    def _batches(self, targets: list[Target]) -> list[list[Target]]:
+        batches: list[tuple[list[Target], set[str]]] = []
+        for t in targets:
+            for b, heads in batches:
+                if t.head not in heads and len(b) < self.cfg.batch_prs:
+                    b.append(t)
+                    heads.add(t.head)
+                    break
+            else:
+                batches.append(([t], {t.head}))
+        return [b for b, _ in batches]
+
+    def _do_batch(self, batch: list[Target], api_commits: set[int]) -> None:
+        cfg, res = self.cfg, self.result
+        keep: list[tuple[Target, Diff]] = []
+        for t, d in zip(batch, self._raw(batch), strict=True):
+            reason = pr_skip_reason(d, max_files=cfg.max_files, max_changed_lines=cfg.max_changed_lines)
+            if reason:
+                res.dropped[f"pull:{reason}"] += 1
+                self.done[str(t.number)] = [t.base, t.head]
+            else:
+                keep.append((t, d))
+        if not keep:
+            return
+        kb = [t for t, _ in keep]
+        patches = self._patches(kb)
+        blob_ids = {b for _, d in keep for f in d.files for b in (f.base_blob, f.head_blob) if b}
+        sizes = {s: size for s, (_, size) in self._objects(blob_ids).items()}
+        want_blobs: list[str] = []
+        for (t, d), secs in zip(keep, patches, strict=True):
+            if len(secs) != len(d.files):
+                raise GitError("diff_mismatch", f"#{t.number}: {len(secs)} patch sections for {len(d.files)} files")
+            rid = record_id(self.repo, t.number)
+            for f, patch in zip(d.files, secs, strict=True):
+                skip = file_skip_reason(f, vendored=cfg.vendored, generated=cfg.generated, lockfiles=cfg.lockfiles,
+                                        max_blob_bytes=cfg.max_blob_bytes, sizes=sizes)
+                if skip:
+                    res.dropped[f"pull_files:{skip}"] += 1
+                    patch = None
+                else:
+                    want_blobs += [b for b in (f.base_blob, f.head_blob if cfg.keep_post_images else None) if b]
+                adds, dels = f.additions, f.deletions
+                self._emit("pull_files", {
+                    "record_id": rid, "repo": self.repo, "number": t.number, "path": f.path, "status": f.status,
+                    "previous_path": f.previous_path, "additions": adds, "deletions": dels,
+                    "changes": None if adds is None else adds + (dels or 0), "patch": patch,
+                    "is_binary": f.is_binary, "is_test": is_test_path(f.path), "base_blob_sha": f.base_blob,
+                    "head_blob_sha": f.head_blob, "head_sha": t.head, "base_sha": t.base, "skip_reason": skip,
+                })
+            res.stats["prs"] += 1
+            if not t.api or t.number not in api_commits:
+                before = len(self.rows.get("pull_commits", []))
+                self._commits(t)
+                if not t.api:
+                    msgs = [r["message"] for r in self.rows.get("pull_commits", [])[before:]]
+                    self._pull_row(t, msgs)
+            self.done[str(t.number)] = [t.base, t.head]
+        self._blobs(want_blobs, sizes)
+        self._trees([t.base for t, _ in keep])
+        self.progress("git_done", len(keep))
+
+
+
+def repo_from_source(source: str) -> str:
+    """``owner/name`` for a clone source: a URL's last two path segments; for a local path its
+    ``origin`` remote when that is a URL, else its last two path components (``.git`` dropped)."""
+    src = source.rstrip("/")
+    if is_local(src):
+        try:
+            origin = _run(["git", "-C", src, "config", "--get", "remote.origin.url"], timeout=30, ok=(0, 1))
+            if origin.strip() and not is_local(origin.decode().strip()):
+                src = origin.decode().strip()
+        except (GitError, RetryableError):
+            pass
+        else:
+            src = src.rstrip("/")
+    src = re.sub(r"\.git$", "", src.replace(":", "/"))
+    parts = [p for p in re.split(r"[/\\]", src) if p]
+    return "/".join(parts[-2:]) if len(parts) >= 2 else f"local/{parts[-1] if parts else 'repo'}"
+
+
+def ingest_repo(root: DataRoot, cfg: GitConfig, repo: str, source: str, crawled_at: datetime, sink: Sink,
+                *, default_branch: str | None = None, probe_first: bool = False,
+                progress: Callable[[str, int], None] | None = None) -> GitResult:
+    """Clone or fetch ``source`` and read ``repo``'s merged PRs into ``sink``. Never raises for
+    problems of this repository (they come back as the result's status and reason); the caller
+    writes ``result.state`` with ``commit_state`` once the sink's rows are durable."""
+    if probe_first and not probe(source, cfg.probe_timeout_s):
+        return GitResult(status="unreachable", reason="unreachable", detail=source)
+    dest = os.path.join(clone_dir(root, cfg), repo_slug(repo) + ".git")
+    try:
+        git = mirror(source, dest, cfg)
+        return RepoGitIngest(root, cfg, repo, git, crawled_at, sink, default_branch, progress).run()
+    except GitError as exc:
+        return GitResult(status="failed", reason=exc.reason, detail=exc.detail)
+    except RetryableError as exc:
+        return GitResult(status="failed", reason="timeout", detail=str(exc))
+
+
+def commit_state(root: DataRoot, repo: str, result: GitResult) -> None:
+    if result.status == "ok" and result.state is not None:
+        root.write_json(f"raw/_state/git/{repo_slug(repo)}.json", result.state)
