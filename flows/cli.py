@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-repos", type=int, help="at most this many search results (<= 1000)")
     p.add_argument("--api-url", help="GitHub API base URL (default https://api.github.com)")
     p.add_argument("--concurrency", type=int, help="repositories crawled at once")
+    p.add_argument("--git", action="append", default=[], metavar="[OWNER/NAME=]PATH_OR_URL",
+                   help="also read merged PRs, diffs and base snapshots from this clone source (repeatable)")
+    p.add_argument("--no-git", action="store_true",
+                   help="do not clone crawled repositories (the git source's auto mode)")
     p.set_defaults(func=cmd_crawl)
 
     p = sub.add_parser("demo", help="the pipeline offline, on the built-in GitHub simulator")
@@ -113,41 +117,65 @@ def _check_data_root(data: str) -> None:
             raise ConfigError(f"--data {data}: cannot create it ({exc.strerror})") from None
 
 
-def _crawl(args: argparse.Namespace, console: Any, crawl_cfg: Any, repos: list[str] | None) -> int:
-    from flows.crawl import run_crawl_flow, set_progress
+def _crawl(args: argparse.Namespace, console: Any, crawl_cfg: Any, repos: list[str] | None,
+           git_cfg: Any, git_sources: Sequence[str] = ()) -> int:
+    from flows.crawl import run_crawl_flow, run_git_flow, set_progress
     from flows.progress import CrawlProgress, print_summary
-    from ingest.run import CrawlSession, tokens_from_env
+    from ingest.run import CrawlSession, GitSession, tokens_from_env
 
-    # Everything that can be refused is refused here, before the flow: repos, data root, tokens.
-    session = CrawlSession(args.data, crawl_cfg, tokens_from_env())
-    if repos is None:
-        repos = session.resolve_repos()  # local checks first; a search query checks tokens itself
-        explicit = session.explicit
-    else:
-        explicit = set(repos)
+    # Everything that can be refused is refused here, before the flow: repos, clone sources, the
+    # data root, tokens.
+    # The API crawl runs when repositories are named anywhere, or when nothing else was asked
+    # (then resolve_repos says what is missing).
+    api = repos is not None or bool(crawl_cfg.repos or crawl_cfg.repos_file or crawl_cfg.search) or not git_sources
+    explicit: set[str] = set()
+    if api:
+        session = CrawlSession(args.data, crawl_cfg, tokens_from_env())
+        if repos is None:
+            repos = session.resolve_repos()  # local checks first; a search query checks tokens itself
+            explicit = session.explicit
+        else:
+            explicit = set(repos)
+    targets = GitSession.parse_targets(git_sources) if git_sources else []
+    if targets or (api and git_cfg.mode == "auto"):
+        from ingest.git_source import require_git
+
+        require_git()
     _check_data_root(args.data)
-    session.check()
-    with CrawlProgress(console, total=len(repos)) as progress:
-        set_progress(progress)
-        try:
-            result = run_crawl_flow(args.data, crawl_cfg, repos)
-        finally:
-            set_progress(None)
-    print_summary(result, console)
-    missing = sorted(r["repo"] for r in result["repos"] if r["reason"] == "not_found" and r["repo"] in explicit)
-    if missing:
-        print(f"swe-curate: error: repository not found on GitHub: {', '.join(missing)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return 0
+    code = 0
+    if api:
+        session.check()
+        with CrawlProgress(console, total=len(repos or [])) as progress:
+            set_progress(progress)
+            try:
+                result = run_crawl_flow(args.data, crawl_cfg, repos, git_cfg)
+            finally:
+                set_progress(None)
+        print_summary(result, console)
+        missing = sorted(r["repo"] for r in result["repos"] if r["reason"] == "not_found" and r["repo"] in explicit)
+        if missing:
+            print(f"swe-curate: error: repository not found on GitHub: {', '.join(missing)}", file=sys.stderr)
+            code = EXIT_BAD_INPUT
+    if targets:
+        with CrawlProgress(console, total=len(targets)) as progress:
+            set_progress(progress)
+            try:
+                result = run_git_flow(args.data, git_cfg, list(git_sources))
+            finally:
+                set_progress(None)
+        print_summary(result, console)
+    return code
 
 
 def cmd_crawl(args: argparse.Namespace, console: Any) -> int:
     from flows.config import load_config
 
-    cfg = load_config(args.config).crawl.with_overrides(
+    pipeline = load_config(args.config)
+    cfg = pipeline.crawl.with_overrides(
         "crawl", api_url=args.api_url, repos=tuple(args.repo) or None, repos_file=args.repos_file,
         search=args.search, search_limit=args.max_repos, concurrency=args.concurrency)
-    return _crawl(args, console, cfg, None)
+    git_cfg = pipeline.git.with_overrides("git", mode="off" if args.no_git else None)
+    return _crawl(args, console, cfg, None, git_cfg, args.git)
 
 
 # -- demo --------------------------------------------------------------------------------------
@@ -156,7 +184,8 @@ def cmd_demo(args: argparse.Namespace, console: Any) -> int:
     from flows.progress import print_tables
     from ingest.simulator import FaultConfig, SimulatorServer, World, WorldSpec
 
-    base = load_config(args.config).crawl
+    pipeline = load_config(args.config)
+    base = pipeline.crawl
     world = World.generate(WorldSpec.demo(seed=args.seed))
     # A fixed, throwaway credential for the local simulator: ETags are per token, so a second
     # demo run is answered 304 and shows the incremental crawl's three requests per repository.
@@ -171,7 +200,7 @@ def cmd_demo(args: argparse.Namespace, console: Any) -> int:
         os.environ.pop("GITHUB_TOKENS", None)
         os.environ["GITHUB_TOKEN"] = token
         cfg = base.with_overrides("crawl", api_url=sim.url, min_request_interval_s=0.0, backoff_base_s=0.1)
-        code = _crawl(args, console, cfg, repos)
+        code = _crawl(args, console, cfg, repos, pipeline.git)
         stats = sim.stats()
     f = stats["faults"]
     console.print(f"simulator served {stats['requests']} API requests; injected {f['error']} server errors, "

@@ -12,16 +12,17 @@ import tomllib
 
 from pydantic import BaseModel, ConfigDict
 
-from ingest.config import CrawlConfig
+from ingest.config import CrawlConfig, GitConfig
 from ingest.errors import ConfigError
 
-SECTIONS: dict[str, type] = {"crawl": CrawlConfig}
+SECTIONS: dict[str, type] = {"crawl": CrawlConfig, "git": GitConfig}
 
 
 class PipelineConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     crawl: CrawlConfig = CrawlConfig()
+    git: GitConfig = GitConfig()
 
 
 def load_config(path: str | os.PathLike[str] | None) -> PipelineConfig:

@@ -14,12 +14,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from ingest.config import CrawlConfig
-from ingest.run import CrawlSession, CrawlSummary, ProgressFn, RepoOutcome, tokens_from_env
+from ingest.config import CrawlConfig, GitConfig
+from ingest.run import CrawlSession, CrawlSummary, GitSession, ProgressFn, RepoOutcome, tokens_from_env
 
 # Sessions of the crawls running in this process, by crawl id: tasks look theirs up, so the
 # token pool and its budgets are shared by all repositories of one crawl.
-_SESSIONS: dict[str, CrawlSession] = {}
+_SESSIONS: dict[str, CrawlSession | GitSession] = {}
 _progress: ProgressFn | None = None
 
 
@@ -31,24 +31,37 @@ def set_progress(fn: ProgressFn | None) -> None:
 
 @task(name="crawl-repo", cache_policy=NO_CACHE, task_run_name="crawl {repo}")
 def crawl_repo_task(crawl_id: str, repo: str) -> RepoOutcome:
-    return _SESSIONS[crawl_id].crawl_repo(repo)
+    session = _SESSIONS[crawl_id]
+    assert isinstance(session, CrawlSession)
+    return session.crawl_repo(repo)
+
+
+@task(name="git-repo", cache_policy=NO_CACHE, task_run_name="git {repo}")
+def git_repo_task(crawl_id: str, repo: str, source: str) -> RepoOutcome:
+    session = _SESSIONS[crawl_id]
+    assert isinstance(session, GitSession)
+    return session.ingest_target(repo, source)
 
 
 def summary_markdown(summary: CrawlSummary) -> str:
     lines = [f"# Crawl `{summary.crawl_id}`", "", f"Data root: `{summary.data_root}`", "",
-             "| repo | status | reason | requests | wait s | records |", "|---|---|---|---|---|---|"]
+             "| repo | status | reason | requests | wait s | git | records |", "|---|---|---|---|---|---|---|"]
     for o in summary.outcomes:
         recs = ", ".join(f"{k} {v}" for k, v in sorted(o.records.items()))
-        lines.append(f"| {o.repo} | {o.status} | {o.reason or ''} | {o.requests} | {o.wait_s:.1f} | {recs} |")
+        lines.append(f"| {o.repo} | {o.status} | {o.reason or ''} | {o.requests} | {o.wait_s:.1f} | "
+                     f"{o.git or ''} | {recs} |")
     return "\n".join(lines) + "\n"
 
 
 @flow(name="crawl", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def crawl_flow(data_root: str, config: dict[str, Any] | None = None,
-               repos: list[str] | None = None) -> dict[str, Any]:
-    """Crawl repositories (from ``repos`` or the config) into one batch under ``<data_root>/raw``."""
+               repos: list[str] | None = None, git_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Crawl repositories (from ``repos`` or the config) into one batch under ``<data_root>/raw``;
+    with the git source in auto mode, each crawled repository's clone adds its diffs and snapshots."""
     cfg = CrawlConfig.from_dict(config, "crawl")
-    session = CrawlSession(data_root, cfg, tokens_from_env(), progress=_progress)
+    git_cfg = GitConfig.from_dict(git_config, "git")
+    session = CrawlSession(data_root, cfg, tokens_from_env(), progress=_progress,
+                           git_config=git_cfg if git_cfg.mode == "auto" else None)
     targets = list(dict.fromkeys(repos)) if repos else session.resolve_repos()
     session.check()
     _SESSIONS[session.crawl_id] = session
@@ -63,7 +76,31 @@ def crawl_flow(data_root: str, config: dict[str, Any] | None = None,
     return summary.to_json()
 
 
-def run_crawl_flow(data_root: str, cfg: CrawlConfig, repos: list[str] | None = None) -> dict[str, Any]:
+@flow(name="crawl-git", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def git_flow(data_root: str, git_config: dict[str, Any] | None, sources: list[str]) -> dict[str, Any]:
+    """The git source over explicit clone sources (paths or URLs), one task per repository."""
+    cfg = GitConfig.from_dict(git_config, "git")
+    session = GitSession(data_root, cfg, progress=_progress)
+    targets = session.parse_targets(sources)
+    _SESSIONS[session.crawl_id] = session
+    try:
+        futures = [git_repo_task.submit(session.crawl_id, r, s) for r, s in targets]
+        outcomes = [f.result() for f in futures]
+    finally:
+        _SESSIONS.pop(session.crawl_id, None)
+    summary = session.summary(outcomes)
+    create_markdown_artifact(markdown=summary_markdown(summary), key="crawl-git-summary",
+                             description=f"git crawl {summary.crawl_id}")
+    return summary.to_json()
+
+
+def run_crawl_flow(data_root: str, cfg: CrawlConfig, repos: list[str] | None = None,
+                   git_cfg: GitConfig | None = None) -> dict[str, Any]:
     """Run the crawl flow with ``cfg.concurrency`` repositories in flight."""
     runner = ThreadPoolTaskRunner(max_workers=cfg.concurrency)
-    return crawl_flow.with_options(task_runner=runner)(data_root, cfg.model_dump(mode="json"), repos)
+    git = (git_cfg or GitConfig()).model_dump(mode="json")
+    return crawl_flow.with_options(task_runner=runner)(data_root, cfg.model_dump(mode="json"), repos, git)
+
+
+def run_git_flow(data_root: str, cfg: GitConfig, sources: list[str]) -> dict[str, Any]:
+    return git_flow(data_root, cfg.model_dump(mode="json"), sources)

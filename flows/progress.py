@@ -51,8 +51,9 @@ class CrawlProgress:
                 self.progress.advance(self.overall)
                 recs = sum(o.records.values())
                 why = f" ({o.reason})" if o.reason else ""
+                git = f", git {o.git}" + (f" ({o.git_prs} PRs read)" if o.git_prs else "") if o.git else ""
                 self.console.print(f"{o.status:>8} {o.repo}{why}: {recs} records, {o.requests} requests"
-                                   + (f", waited {o.wait_s:.1f}s" if o.wait_s else ""))
+                                   + (f", waited {o.wait_s:.1f}s" if o.wait_s else "") + git)
 
 
 def print_summary(result: dict[str, Any], console: Console) -> None:
@@ -62,14 +63,21 @@ def print_summary(result: dict[str, Any], console: Console) -> None:
     records = result["records"]
     n_records = sum(records.values())
     console.print(f"crawl {result['crawl_id']} -> {result['data_root']}/raw")
+    git = Counter(r["git"].split(":")[0] for r in repos if r.get("git"))
+    if git:
+        console.print("git source: " + ", ".join(f"{n} {s}" for s, n in sorted(git.items()))
+                      + f"; {sum(r.get('git_prs', 0) for r in repos)} PRs read from clones")
     console.print("repositories: " + ", ".join(f"{n} {s}" for s, n in sorted(status.items()))
                   + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + ")" if reasons else ""))
     console.print("records: " + (", ".join(f"{k} {v}" for k, v in records.items()) or "none new"))
     if result["dropped"]:
         console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in result["dropped"].items()))
     per_k = f" ({1000 * result['requests'] / n_records:.1f} per 1,000 records)" if n_records else ""
-    console.print(f"requests: {result['requests']}{per_k}; {result['wait_s']:.1f} worker-seconds waiting on "
+    if result["requests"] or not git:
+        console.print(f"requests: {result['requests']}{per_k}; {result['wait_s']:.1f} worker-seconds waiting on "
                   f"rate limits and retries; {result['seconds']:.1f}s wall time")
+    else:
+        console.print(f"no API requests; {result['seconds']:.1f}s wall time")
     for r in repos:
         if r["status"] == "failed":
             console.print(f"[red]failed[/red] {r['repo']}: {r['reason']} {r['detail'] or ''}")

@@ -261,13 +261,43 @@ def iter_cat_file(out: bytes) -> Iterator[tuple[str, str, bytes | None]]:
         i += size + 1  # the content is followed by a newline
 
 
-def parse_ls_tree(out: bytes) -> list[str]:
-    """File paths of ``git ls-tree -r -z --full-tree <commit>`` (blobs only, sorted)."""
-    paths = []
-    for rec in out.split(b"\0"):
-        if not rec:
-            continue
-        meta, _, path = rec.partition(b"\t")
-        if meta.split(b" ")[1] == b"blob":
-            paths.append(path.decode("utf-8", "replace"))
-    return sorted(paths)
+def parse_tree_object(data: bytes) -> list[tuple[str, str, str]]:
+    """Entries (mode, name, sha) of a raw git tree object, as ``cat-file --batch`` prints it."""
+    entries = []
+    i, n = 0, len(data)
+    while i < n:
+        sp = data.index(b" ", i)
+        nul = data.index(b"\0", sp)
+        entries.append((data[i:sp].decode(), data[sp + 1:nul].decode("utf-8", "replace"),
+                        data[nul + 1:nul + 21].hex()))
+        i = nul + 21
+    return entries
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    sha: str
+    parents: tuple[str, ...]
+    author_name: str
+    author_email: str
+    authored_at: str
+    committer_name: str
+    committer_email: str
+    committed_at: str
+    message: str
+
+
+# ``git log -z`` with this format prints one record of 9 NUL-separated fields per commit.
+COMMIT_FORMAT = "--format=%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B"
+
+
+def parse_commits(out: bytes) -> list[CommitRecord]:
+    parts = out.decode("utf-8", "replace").split("\0")
+    recs = []
+    for i in range(0, len(parts) - 8, 9):
+        sha = parts[i].strip("\n")
+        if not HEX40.match(sha):
+            break
+        recs.append(CommitRecord(sha, tuple(parts[i + 1].split()), parts[i + 2], parts[i + 3], parts[i + 4],
+                                 parts[i + 5], parts[i + 6], parts[i + 7], parts[i + 8].rstrip("\n")))
+    return recs

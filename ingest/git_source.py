@@ -23,6 +23,7 @@ import subprocess
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,13 +34,16 @@ from ingest.config import GitConfig
 from ingest.errors import ConfigError, RetryableError, SweCurateError
 from ingest.filters import is_test_path
 from ingest.git_history import (
+    COMMIT_FORMAT,
+    CommitRecord,
     Diff,
     HistoryPR,
     file_skip_reason,
     iter_cat_file,
+    parse_commits,
     parse_log,
-    parse_ls_tree,
     parse_raw_numstat,
+    parse_tree_object,
     pr_from_commit,
     pr_skip_reason,
     split_patches,
@@ -53,7 +57,6 @@ log = logging.getLogger("swe_curate.ingest.git")
 
 Sink = Callable[[dict[str, list[dict[str, Any]]]], None]
 LOG_FORMAT = "--format=%H%x00%P%x00%aI%x00%cI%x00%B"
-COMMIT_FORMAT = "--format=%H%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B"
 
 
 class GitError(SweCurateError):
@@ -168,6 +171,7 @@ class Target:
     api: bool  # the pulls table has this PR (else a pulls row is written from history)
     history: HistoryPR | None = None
     branch: str | None = None
+    start: str | None = None  # the commit the merge base was taken with (None: base is fixed)
 
 
 @dataclass
@@ -261,7 +265,9 @@ class RepoGitIngest:
         objects = self._objects(shas)
         merges = {p["merge_commit_sha"] for p in api if objects.get(p["merge_commit_sha"] or "", ("",))[0] == "commit"}
         parents = self._parents(merges)
-        out: list[Target] = []
+        # (number, start, head, api row or None, history) -> the diff base is merge-base(start, head)
+        plans: list[tuple[int, str | None, str, bool, tuple[HistoryPR, str] | None, str | None]] = []
+        fixed: dict[int, str] = {}  # squash / rebase merges: the base is the merge commit's parent
         for p in sorted(api, key=lambda r: r["number"]):
             n, m = p["number"], p["merge_commit_sha"]
             has = {s for s in (p["base_sha"], p["head_sha"], m) if s and objects.get(s, ("",))[0] == "commit"}
@@ -279,23 +285,46 @@ class RepoGitIngest:
                 self.result.dropped["pull:commits_missing"] += 1
                 continue
             if head == m and len(ps) == 1:
-                base: str | None = ps[0]
+                fixed[n] = ps[0]
+                start = None
             else:
                 start = p["base_sha"] if p["base_sha"] in has else (ps[0] if ps else (hist[0].base if hist else None))
-                base = self._merge_base(start, head) if start else None
-            if not base:
-                self.result.dropped["pull:base_missing"] += 1
-                continue
-            out.append(Target(n, base, head, api=True, branch=p["base_ref"]))
+            plans.append((n, start, head, True, None, p["base_ref"]))
         if self.cfg.from_history:
             for n, (h, branch) in sorted(history.items()):
                 if n in api_numbers:
                     continue
-                base = h.base if h.style == "squash" else self._merge_base(h.base, h.head)
-                if not base:
-                    self.result.dropped["pull:base_missing"] += 1
-                    continue
-                out.append(Target(n, base, h.head, api=False, history=h, branch=branch))
+                if h.style == "squash":
+                    fixed[n] = h.base
+                plans.append((n, None if h.style == "squash" else h.base, h.head, False, (h, branch), branch))
+        bases = self._merge_bases([(n, start, head) for n, start, head, *_ in plans if n not in fixed])
+        out: list[Target] = []
+        for n, start, head, is_api, hist_pr, branch in sorted(plans, key=lambda x: x[0]):
+            base = fixed.get(n) or bases.get(n)
+            if not base:
+                self.result.dropped["pull:base_missing"] += 1
+                continue
+            out.append(Target(n, base, head, api=is_api, history=hist_pr[0] if hist_pr else None,
+                              branch=branch, start=start))
+        return out
+
+    def _merge_bases(self, pairs: list[tuple[int, str | None, str]]) -> dict[int, str | None]:
+        """merge-base(start, head) per PR: reused from the cursor when both ends are unchanged, else
+        one ``git merge-base`` each, a few in parallel (git has no batch mode for it)."""
+        out: dict[int, str | None] = {}
+        todo = []
+        for n, start, head in pairs:
+            prev = self.done.get(str(n))
+            if start is None:
+                out[n] = None
+            elif prev and len(prev) == 3 and prev[1:] == [head, start]:
+                out[n] = prev[0]
+            else:
+                todo.append((n, start, head))
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for n, base in zip([t[0] for t in todo],
+                               pool.map(lambda t: self._merge_base(t[1], t[2]), todo), strict=True):
+                out[n] = base
         return out
 
     # -- reading -------------------------------------------------------------------------------
@@ -337,30 +366,83 @@ class RepoGitIngest:
             self.result.stats["blobs"] += 1
 
     def _trees(self, bases: list[str]) -> None:
+        """File lists at each new base commit. Tree objects are read level by level through one
+        ``cat-file --batch`` per level, and a subtree shared by many bases is read and flattened
+        once (consecutive bases differ in a few directories)."""
         want = sorted({b for b in bases if b not in self._stored_trees})
         if not want:
             return
-        tree_shas = self.git.run("rev-parse", *[f"{b}^{{tree}}" for b in want]).decode().split()
-        for commit, tree in zip(want, tree_shas, strict=True):
-            paths = parse_ls_tree(self.git.run("ls-tree", "-r", "-z", "--full-tree", commit))
-            if len(paths) > self.cfg.max_tree_paths:
+        roots = self.git.run("rev-parse", *[f"{b}^{{tree}}" for b in want]).decode().split()
+        entries: dict[str, list[tuple[str, str, str]]] = {}
+        pending = set(roots)
+        while pending:
+            out = self.git.run("cat-file", "--batch", input="\n".join(sorted(pending)).encode() + b"\n")
+            pending = set()
+            for sha, typ, data in iter_cat_file(out):
+                if typ != "tree" or data is None:
+                    raise GitError("tree_missing", sha)
+                entries[sha] = parse_tree_object(data)
+                pending |= {e[2] for e in entries[sha] if e[0] == "40000" and e[2] not in entries}
+        flat: dict[str, list[str]] = {}
+
+        def paths(tree: str) -> list[str]:
+            if tree not in flat:
+                out: list[str] = []
+                for mode, name, sha in entries[tree]:
+                    if mode == "40000":
+                        out += [f"{name}/{p}" for p in paths(sha)]
+                    elif mode != "160000":  # files and symlinks; submodules are not files
+                        out.append(name)
+                flat[tree] = out
+            return flat[tree]
+
+        for commit, tree in zip(want, roots, strict=True):
+            all_paths = sorted(paths(tree))
+            if len(all_paths) > self.cfg.max_tree_paths:
                 self.result.dropped["trees:too_many_paths"] += 1
-                paths = paths[: self.cfg.max_tree_paths]
-            self._emit("trees", {"repo": self.repo, "commit": commit, "tree_sha": tree, "paths": paths,
-                                 "n_paths": len(paths)})
+                all_paths = all_paths[: self.cfg.max_tree_paths]
+            self._emit("trees", {"repo": self.repo, "commit": commit, "tree_sha": tree, "paths": all_paths,
+                                 "n_paths": len(all_paths)})
             self._stored_trees.add(commit)
 
-    def _commits(self, t: Target) -> None:
-        out = self.git.run("log", "-z", "--reverse", "--topo-order", COMMIT_FORMAT, f"{t.base}..{t.head}", "--")
-        parts = out.decode("utf-8", "replace").split("\0")
+    def _commits(self, targets: list[Target]) -> dict[int, list[CommitRecord]]:
+        """Each PR's commits, oldest first. Most PRs are a straight line of commits from base to
+        head: those are walked for the whole batch at once, one ``git log --no-walk --stdin`` per
+        step back; a PR with a merge inside falls back to its own ``git log base..head``."""
+        chains: dict[int, list[CommitRecord]] = {t.number: [] for t in targets}
+        frontier = {t.number: t.head for t in targets if t.head != t.base}
+        by_number = {t.number: t for t in targets}
+        fallback: set[int] = set()
+        for _ in range(64):
+            if not frontier:
+                break
+            out = self.git.run("log", "--no-walk=unsorted", "--stdin", "-z", COMMIT_FORMAT,
+                               input="\n".join(sorted(set(frontier.values()))).encode() + b"\n")
+            recs = {r.sha: r for r in parse_commits(out)}
+            nxt = {}
+            for n, sha in frontier.items():
+                rec = recs[sha]
+                chains[n].append(rec)
+                if len(rec.parents) != 1:
+                    fallback.add(n)
+                elif rec.parents[0] != by_number[n].base:
+                    nxt[n] = rec.parents[0]
+            frontier = nxt
+        fallback |= set(frontier)
+        for n in fallback:
+            t = by_number[n]
+            chains[n] = parse_commits(self.git.run("log", "-z", "--topo-order", COMMIT_FORMAT,
+                                                   f"{t.base}..{t.head}", "--"))
+        return {n: chain[::-1] for n, chain in chains.items()}
+
+    def _commit_rows(self, t: Target, chain: list[CommitRecord]) -> None:
         rid = record_id(self.repo, t.number)
-        for pos, i in enumerate(range(0, len(parts) - 7, 8)):
+        for pos, c in enumerate(chain):
             self._emit("pull_commits", {
-                "record_id": rid, "repo": self.repo, "number": t.number, "sha": parts[i].strip("\n"),
-                "position": pos, "message": parts[i + 7].rstrip("\n"), "author_name": parts[i + 1],
-                "author_email": parts[i + 2], "author_login": None, "authored_at": ts(parts[i + 3]),
-                "committer_name": parts[i + 4], "committer_email": parts[i + 5],
-                "committed_at": ts(parts[i + 6]),
+                "record_id": rid, "repo": self.repo, "number": t.number, "sha": c.sha, "position": pos,
+                "message": c.message, "author_name": c.author_name, "author_email": c.author_email,
+                "author_login": None, "authored_at": ts(c.authored_at), "committer_name": c.committer_name,
+                "committer_email": c.committer_email, "committed_at": ts(c.committed_at),
             })
 
     def _pull_row(self, t: Target, messages: list[str]) -> None:
@@ -386,7 +468,7 @@ class RepoGitIngest:
     def run(self) -> GitResult:
         res = self.result
         targets = self.targets()
-        pending = [t for t in targets if self.done.get(str(t.number)) != [t.base, t.head]]
+        pending = [t for t in targets if (self.done.get(str(t.number)) or [])[:2] != [t.base, t.head]]
         res.stats["prs_found"] = len(targets)
         res.stats["prs_unchanged"] = len(targets) - len(pending)
         self.progress("git", len(pending))
@@ -438,7 +520,7 @@ class RepoGitIngest:
             reason = pr_skip_reason(d, max_files=cfg.max_files, max_changed_lines=cfg.max_changed_lines)
             if reason:
                 res.dropped[f"pull:{reason}"] += 1
-                self.done[str(t.number)] = [t.base, t.head]
+                self.done[str(t.number)] = [t.base, t.head, t.start]
             else:
                 keep.append((t, d))
         if not keep:
@@ -469,13 +551,13 @@ class RepoGitIngest:
                     "head_blob_sha": f.head_blob, "head_sha": t.head, "base_sha": t.base, "skip_reason": skip,
                 })
             res.stats["prs"] += 1
-            if not t.api or t.number not in api_commits:
-                before = len(self.rows.get("pull_commits", []))
-                self._commits(t)
-                if not t.api:
-                    msgs = [r["message"] for r in self.rows.get("pull_commits", [])[before:]]
-                    self._pull_row(t, msgs)
-            self.done[str(t.number)] = [t.base, t.head]
+            self.done[str(t.number)] = [t.base, t.head, t.start]
+        need = [t for t in kb if not t.api or t.number not in api_commits]
+        chains = self._commits(need) if need else {}
+        for t in need:
+            self._commit_rows(t, chains[t.number])
+            if not t.api:
+                self._pull_row(t, [c.message for c in chains[t.number]])
         self._blobs(want_blobs, sizes)
         self._trees([t.base for t, _ in keep])
         self.progress("git_done", len(keep))

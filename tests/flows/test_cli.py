@@ -168,3 +168,24 @@ def test_kill9_mid_crawl_then_rerun_gives_the_uninterrupted_tables(tmp_path, sim
     # The interrupted run left no visible partial file: every committed part reads whole.
     for f in data.glob("raw/*/batch=*/*.parquet"):
         assert pq.read_table(f).num_rows > 0
+
+
+def test_crawl_git_source_alone(tmp_path):
+    """``crawl --git PATH``: merged PRs of a local repository, no API, no token; a missing path is
+    a one-line error before any work."""
+    from tests.ingest.test_git_source import build_calc
+
+    repo, commits = build_calc(tmp_path / "clones" / "calc")
+    env = _env(tmp_path)
+    bad = _cli("crawl", "--git", str(tmp_path / "missing"), "--data", str(tmp_path / "data"), env=env, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "missing: no such directory" in bad.stderr
+    assert not (tmp_path / "data" / "raw").exists()
+    out = _cli("crawl", "--git", f"acme/calc={repo.path}", "--data", str(tmp_path / "data"), env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "git source: 1 ok; 2 PRs read from clones" in out.stderr
+    root = DataRoot(tmp_path / "data")
+    pulls = root.read_latest("pulls").to_pylist()
+    assert [(p["number"], p["merge_commit_sha"], p["source"]) for p in pulls] == [
+        (12, commits["m12"], "git"), (13, commits["s13"], "git")]
+    (log_row,) = root.read_latest("crawl_log").to_pylist()
+    assert (log_row["repo"], log_row["status"], log_row["git"], log_row["source"]) == ("acme/calc", "ok", "ok", "git")

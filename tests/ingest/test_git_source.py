@@ -67,9 +67,13 @@ class Repo:
 
 @pytest.fixture
 def calc(tmp_path: Path) -> tuple[Repo, dict[str, str]]:
+    return build_calc(tmp_path / "src" / "acme" / "calc")
+
+
+def build_calc(path: Path) -> tuple[Repo, dict[str, str]]:
     """acme/calc: a merge-commit PR (tests + code, branch deleted), a squash PR (rename, binary,
     lock file, vendored file), a plain commit and an open PR; returns the repo and its commits."""
-    r = Repo(tmp_path / "src" / "acme" / "calc")
+    r = Repo(path)
     c = {}
     c["c0"] = r.commit("Initial import", {"src/calc/core.py": CORE, "src/calc/util.py": UTIL,
                                           "tests/test_core.py": TEST, "poetry.lock": "a==1\n",
