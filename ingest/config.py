@@ -190,3 +190,104 @@ def read_repos_file(path: str) -> tuple[str, ...]:
             raise ConfigError(f"{path}:{i}: not an owner/name repository: {line!r}")
         out.append(line)
     return tuple(out)
+
+
+# --- GH Archive source ------------------------------------------------------------------------------
+from datetime import UTC, datetime  # noqa: E402  (kept with the class it serves; the module above is untouched)
+
+GhEventType = Literal["IssuesEvent", "IssueCommentEvent", "PullRequestEvent", "PullRequestReviewEvent",
+                      "PullRequestReviewCommentEvent"]
+
+
+class GhArchiveConfig(StageConfig):
+    """Which GH Archive hour files to stream, which events to keep, and for which repositories.
+
+    Hour files come from the sources named on the command line (paths, globs, directories, URLs,
+    ``YYYY-MM-DD[-H][..YYYY-MM-DD[-H]]`` ranges) and from ``start``..``end`` here, expanded to
+    ``{base_url}/{YYYY-MM-DD}-{H}.json.gz`` (hour unpadded, both ends inclusive, UTC).
+    """
+
+    base_url: str = "https://data.gharchive.org"  # or a local / fsspec mirror with the same file names
+    start: datetime | None = None  # first hour (naive values are UTC); must be on the hour
+    end: datetime | None = None  # last hour, inclusive; defaults to ``start``
+    event_types: tuple[GhEventType, ...] = ("IssuesEvent", "IssueCommentEvent", "PullRequestEvent",
+                                            "PullRequestReviewEvent", "PullRequestReviewCommentEvent")
+
+    # Repository selection. "auto": the explicit list when one is given, else the repositories of the
+    # ``repos`` table that pass the filters below, else every repository (discovery mode).
+    repos: tuple[str, ...] = ()
+    repos_file: str | None = None
+    repo_selection: Literal["auto", "list", "repos_table", "all"] = "auto"
+    min_stars: int = Field(5, ge=0)
+    licenses: tuple[str, ...] = DEFAULT_LICENSES
+    include_forks: bool = False
+    include_archived: bool = False
+
+    # Record filters (as the API crawl).
+    drop_bots: bool = True
+    extra_bot_logins: tuple[str, ...] = ()
+
+    # Memory bound: buffered rows are written as a part once either limit is reached.
+    flush_rows: int = Field(50_000, ge=100)
+    flush_mb: int = Field(256, ge=1)
+
+    # HTTP(S) sources.
+    timeout_s: float = Field(60.0, gt=0)
+    max_attempts: int = Field(5, ge=1, le=50)
+    backoff_base_s: float = Field(1.0, ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if not v:
+            raise ValueError("empty URL")
+        return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hour(cls, v: datetime | None) -> datetime | None:
+        if v is None:
+            return None
+        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        if v.minute or v.second or v.microsecond:
+            raise ValueError("must be on the hour (GH Archive files are hourly)")
+        return v
+
+    @field_validator("event_types")
+    @classmethod
+    def _types(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("empty list")
+        if len(set(v)) != len(v):
+            raise ValueError("duplicate entry")
+        return v
+
+    @field_validator("repos")
+    @classmethod
+    def _repo_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for r in v:
+            if not REPO_RE.match(r):
+                raise ValueError(f"not an owner/name repository: {r!r}")
+        return v
+
+    @field_validator("licenses", "extra_bot_logins")
+    @classmethod
+    def _no_empty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not s.strip() for s in v):
+            raise ValueError("empty entry")
+        return v
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.end is not None and self.start is None:
+            raise ValueError("end given without start")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError("end is before start")
+
+    def hours(self) -> list[datetime]:
+        """Every hour from ``start`` to ``end`` (inclusive), or none."""
+        if self.start is None:
+            return []
+        end = self.end or self.start
+        n = int((end - self.start).total_seconds() // 3600)
+        return [datetime.fromtimestamp(self.start.timestamp() + 3600 * i, UTC) for i in range(n + 1)]
