@@ -2,7 +2,9 @@
 
 Reads options from argv and tokens from ``SWE_CURATE_SIM_TOKENS`` (comma-separated; unset means any token
 and no token are accepted); writes one "listening" line to stdout and, with ``--port-file``, the port to that
-file (atomically, so a waiting script never reads a half-written number).
+file (atomically, so a waiting script never reads a half-written number). Serves the repositories over git
+smart HTTP too (``--no-git`` turns that off); ``--git-dir`` writes them as bare repositories into a directory
+that outlives the server (served from there unless ``--no-git``), and says so on a second stdout line.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ def build_parser(prog: str = "python -m ingest.simulator", add_help: bool = True
     p.add_argument("--rate-limit", type=int, default=5000, help="core requests per token per window")
     p.add_argument("--rate-window", type=float, default=3600.0, help="rate-limit window in seconds")
     p.add_argument("--max-page", type=int, default=100, help="deepest page=N answered before 422")
+    p.add_argument(
+        "--git-dir",
+        type=Path,
+        help="write the listed repositories as bare git repositories <DIR>/<owner>/<name>.git (kept on exit)",
+    )
+    p.add_argument(
+        "--no-git", dest="git", action="store_false", help="do not serve the repositories over git smart HTTP"
+    )
     return p
 
 
@@ -64,6 +74,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m ingest.simulator"
     raw = os.environ.get(TOKENS_ENV, "")
     tokens = [t.strip() for t in raw.split(",") if t.strip()] or None
     world = World.generate(_spec(args))
+    if args.git_dir is not None and not args.git:
+        world.write_git(args.git_dir)
     server = SimulatorServer(
         world,
         port=args.port,
@@ -72,6 +84,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m ingest.simulator"
         rate_window_s=args.rate_window,
         max_page=args.max_page,
         faults=faults,
+        git=None if args.git else False,  # None: serve git when a git binary exists
+        git_dir=args.git_dir if args.git else None,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -81,6 +95,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m ingest.simulator"
         if args.port_file:
             _write_atomic(args.port_file, f"{server.port}\n")
         print(f"GitHub simulator listening on {server.url}", flush=True)
+        if args.git_dir is not None:
+            print(f"git repositories written to {args.git_dir}", flush=True)
         while not stop.is_set():
             stop.wait(0.5)
     finally:

@@ -5,6 +5,11 @@ with the stdlib ``ThreadingHTTPServer`` (HTTP/1.1 keep-alive). The one idea: be 
 tell the difference — JSON shapes, parameter defaults, Link pagination, rate-limit headers and errors,
 conditional requests — and make the bad days (5xx, secondary limits, cut bodies, slowness) reproducible
 from a seed so crawler tests can rely on them. Admin endpoints under ``/_simulator/`` are not GitHub.
+
+With git (the default when a ``git`` binary exists) it also serves the world's repositories over git smart
+HTTP at ``/<owner>/<name>.git`` (``git http-backend`` per request; no token, no rate limit, no faults),
+written on first use into a directory the server owns and brought up to date by ``mutate``; the repo JSON's
+``clone_url`` then points here.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ import base64
 import bisect
 import hashlib
 import json
+import os
 import random
 import re
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -25,9 +33,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from ingest.simulator import graphql_api
+from ingest.simulator.gitrepos import GIT_PATH, GitRepoStore, http_backend
 from ingest.simulator.world import (
     LICENSES,
     Commit,
@@ -141,11 +151,13 @@ def _validation(field_name: str, resource: str = "Issue", code: str = "invalid")
 
 
 class _Renderer:
-    """World objects -> GitHub JSON. ``base`` is the API root as the client addressed it."""
+    """World objects -> GitHub JSON. ``base`` is the API root as the client addressed it; with ``git`` the
+    server also serves the repositories, so clone URLs point at ``base`` too."""
 
-    def __init__(self, world: World, base: str):
+    def __init__(self, world: World, base: str, git: bool = False):
         self.world = world
         self.base = base
+        self.git = git
 
     def user(self, login: str | None) -> dict | None:
         if login is None:
@@ -267,7 +279,7 @@ class _Renderer:
             "pushed_at": _iso(repo.pushed_at),
             "git_url": f"git://github.com/{f}.git",
             "ssh_url": f"git@github.com:{f}.git",
-            "clone_url": f"https://github.com/{f}.git",
+            "clone_url": f"{b}/{f}.git" if self.git else f"https://github.com/{f}.git",
             "svn_url": f"https://github.com/{f}",
             "homepage": None,
             "size": repo.size_kb,
@@ -795,7 +807,12 @@ class SimulatorServer:
         anon_rate_limit: int = 60,
         max_page: int = 100,
         faults: FaultConfig | None = None,
+        git: bool | None = None,
+        git_dir: str | os.PathLike | None = None,
     ):
+        """``git``: serve the repositories over smart HTTP (None: when a ``git`` binary is on PATH).
+        ``git_dir``: write them there (all listed repositories, at ``start``; kept after ``stop``) instead of
+        into a temporary directory the server removes on ``stop``."""
         self.world = world
         self.host = host
         self.port = port
@@ -816,11 +833,27 @@ class SimulatorServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._conns: set[socket.socket] = set()
+        if git is None:
+            git = shutil.which("git") is not None
+        elif git and shutil.which("git") is None:
+            raise RuntimeError("git=True needs a git binary on PATH")
+        self.git = git
+        self.git_dir = Path(git_dir) if git_dir is not None else None
+        self.git_store: GitRepoStore | None = None
+        self._git_tmp: str | None = None
         self.reset_stats()
 
     # -- lifecycle
 
     def start(self) -> SimulatorServer:
+        if self.git and self.git_store is None:
+            if self.git_dir is None:
+                self._git_tmp = tempfile.mkdtemp(prefix="github-sim-git-")
+                self.git_store = GitRepoStore(self.world, self._git_tmp)
+            else:
+                self.git_store = GitRepoStore(self.world, self.git_dir)
+                with self.world_lock:
+                    self.git_store.write()
         httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
         httpd.daemon_threads = True
         httpd.sim = self  # type: ignore[attr-defined]
@@ -850,6 +883,10 @@ class SimulatorServer:
                 pass
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.git_store = None
+        tmp, self._git_tmp = self._git_tmp, None
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def __enter__(self) -> SimulatorServer:
         return self.start() if self._httpd is None else self
@@ -869,9 +906,13 @@ class SimulatorServer:
             self._faultable = 0
 
     def mutate(self, **kwargs) -> MutationReport:
+        """``World.mutate``; the repositories served over git are up to date when this returns."""
         kwargs.setdefault("seed", self.world.mutations + 1)
         with self.world_lock:
-            return self.world.mutate(**kwargs)
+            report = self.world.mutate(**kwargs)
+            if self.git_store is not None:
+                self.git_store.refresh()
+            return report
 
     def exhaust(self, token: str | None, for_s: float, *, token_fingerprint: str | None = None) -> None:
         """Primary-limit exhaustion: the token's core quota reads 0 until now + for_s."""
@@ -892,6 +933,7 @@ class SimulatorServer:
                 "primary_limited": 0,
                 "not_modified": 0,
             }
+            self._git_stats = {"requests": 0, "by_service": Counter(), "by_status": Counter()}
             self._log: deque[dict] = deque(maxlen=100_000)
 
     def stats(self) -> dict:
@@ -906,6 +948,12 @@ class SimulatorServer:
                 "primary_limited": s["primary_limited"],
                 "not_modified": s["not_modified"],
                 "log": list(self._log),
+                # git smart HTTP, counted apart: no token, no rate limit, no faults
+                "git": {
+                    "requests": self._git_stats["requests"],
+                    "by_service": dict(self._git_stats["by_service"]),
+                    "by_status": {str(k): v for k, v in self._git_stats["by_status"].items()},
+                },
             }
 
     # -- rate limits
@@ -1059,6 +1107,41 @@ class SimulatorServer:
                 }
             )
         return resp
+
+    def handle_git(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> _Response:
+        """One git smart-HTTP request (``headers`` lower-cased), answered by ``git http-backend``."""
+        split = urlsplit(raw_path)
+        m = GIT_PATH.match(split.path)
+        store = self.git_store
+        resp: _Response
+        if m is None or store is None:
+            resp = _Response(404, b"Repository not found.", {"Content-Type": "text/plain"})
+        else:
+            try:
+                with self.world_lock:
+                    full = store.resolve(m["owner"], m["name"])
+                    if full is not None:
+                        store.ensure(full)
+                if full is None:
+                    resp = _Response(404, b"Repository not found.", {"Content-Type": "text/plain"})
+                else:
+                    path_info = f"/{full}.git{m['rest']}"
+                    cgi = http_backend(store.root, method, path_info, split.query, headers, body)
+                    resp = _Response(cgi.status, cgi.body, dict(cgi.headers))
+            except Exception as exc:  # a simulator bug must answer, not kill the connection
+                traceback.print_exc(file=sys.stderr)
+                message = f"simulator error: {type(exc).__name__}: {exc}"
+                resp = _Response(500, message.encode(), {"Content-Type": "text/plain"})
+        service = f"{method} {m['rest'] if m else '(unknown)'}"  # e.g. "POST /git-upload-pack"
+        with self._lock:
+            g = self._git_stats
+            g["requests"] += 1
+            g["by_service"][service] += 1
+            g["by_status"][resp.status] += 1
+        return resp
+
+    def _renderer(self, req: _Request) -> _Renderer:
+        return _Renderer(self.world, req.base, git=self.git_store is not None)
 
     def _apply_faults(self, resp: _Response, faults: FaultConfig, seq: int) -> tuple[_Response, str | None]:
         with self._lock:
@@ -1217,10 +1300,10 @@ class SimulatorServer:
             login = next((u for u in self.world.users if u.lower() == login.lower()), "")
         if not login:
             raise _not_found()
-        return _Renderer(self.world, req.base).user_full(login), {}
+        return self._renderer(req).user_full(login), {}
 
     def _h_get_repo(self, req: _Request) -> tuple[dict, dict]:
-        return _Renderer(self.world, req.base).repo(self._repo(req), full=True), {}
+        return self._renderer(req).repo(self._repo(req), full=True), {}
 
     def _h_list_issues(self, req: _Request) -> tuple[list, dict]:
         repo = self._repo(req)
@@ -1247,11 +1330,11 @@ class SimulatorServer:
             return (sign * v, sign * it.id)
 
         chunk, headers = self._page(req, rows, key)
-        r = _Renderer(self.world, req.base)
+        r = self._renderer(req)
         return [r.issue(it) for it in chunk], headers
 
     def _h_get_issue(self, req: _Request) -> tuple[dict, dict]:
-        return _Renderer(self.world, req.base).issue(self._item(req), detail=True), {}
+        return self._renderer(req).issue(self._item(req), detail=True), {}
 
     def _comment_rows(self, req: _Request, rows: list, default_dir: str = "asc") -> tuple[list, dict]:
         sort = self._choice(req, "sort", ("created", "updated"), "created")
@@ -1271,7 +1354,7 @@ class SimulatorServer:
         for it in self._repo(req).issues.values():
             for c in it.comments:
                 if c.id == cid:
-                    return _Renderer(self.world, req.base).issue_comment(c), {}
+                    return self._renderer(req).issue_comment(c), {}
         raise _not_found()
 
     def _h_get_review_comment(self, req: _Request) -> tuple[dict, dict]:
@@ -1279,7 +1362,7 @@ class SimulatorServer:
         for it in self._repo(req).issues.values():
             for c in it.pull.review_comments if it.pull else ():
                 if c.id == cid:
-                    return _Renderer(self.world, req.base).review_comment(it, c), {}
+                    return self._renderer(req).review_comment(it, c), {}
         raise _not_found()
 
     def _h_list_issue_comments(self, req: _Request) -> tuple[list, dict]:
@@ -1287,14 +1370,14 @@ class SimulatorServer:
         since = self._since(req)
         rows = [c for c in it.comments if since is None or c.updated_at >= since]
         chunk, headers = self._page(req, rows, lambda c: (_ts(c.created_at), c.id))
-        r = _Renderer(self.world, req.base)
+        r = self._renderer(req)
         return [r.issue_comment(c) for c in chunk], headers
 
     def _h_list_repo_issue_comments(self, req: _Request) -> tuple[list, dict]:
         repo = self._repo(req)
         rows = [c for it in repo.issues.values() for c in it.comments]
         chunk, headers = self._comment_rows(req, rows)
-        r = _Renderer(self.world, req.base)
+        r = self._renderer(req)
         return [r.issue_comment(c) for c in chunk], headers
 
     def _h_list_pulls(self, req: _Request) -> tuple[list, dict]:
@@ -1330,18 +1413,18 @@ class SimulatorServer:
             return (sign * v, sign * it.id)
 
         chunk, headers = self._page(req, rows, key)
-        r = _Renderer(self.world, req.base)
+        r = self._renderer(req)
         return [r.pull(it) for it in chunk], headers
 
     def _h_get_pull(self, req: _Request) -> tuple[dict, dict]:
-        return _Renderer(self.world, req.base).pull(self._pull_item(req), detail=True), {}
+        return self._renderer(req).pull(self._pull_item(req), detail=True), {}
 
     def _h_list_pull_files(self, req: _Request) -> tuple[list, dict]:
         it = self._pull_item(req)
         assert it.pull is not None
         files = list(enumerate(it.pull.files[:3000]))  # GitHub lists at most 3000 files
         chunk, headers = self._page(req, files, lambda x: (x[0],))
-        r = _Renderer(self.world, req.base)
+        r = self._renderer(req)
         return [r.pull_file(it, f) for _, f in chunk], headers
 
     def _h_list_pull_commits(self, req: _Request) -> tuple[list, dict]:
@@ -1349,21 +1432,21 @@ class SimulatorServer:
         assert it.pull is not None
         commits = list(enumerate(it.pull.commits[:250]))  # GitHub lists at most 250 commits
         chunk, headers = self._page(req, commits, lambda x: (x[0],))
-        r = _Renderer(self.world, req.base)
+        r = self._renderer(req)
         return [r.commit(it, c) for _, c in chunk], headers
 
     def _h_list_pull_reviews(self, req: _Request) -> tuple[list, dict]:
         it = self._pull_item(req)
         assert it.pull is not None
         chunk, headers = self._page(req, it.pull.reviews, lambda rv: (_ts(rv.submitted_at), rv.id))
-        r = _Renderer(self.world, req.base)
+        r = self._renderer(req)
         return [r.review(it, rv) for rv in chunk], headers
 
     def _h_list_pull_review_comments(self, req: _Request) -> tuple[list, dict]:
         it = self._pull_item(req)
         assert it.pull is not None
         chunk, headers = self._comment_rows(req, it.pull.review_comments)
-        r = _Renderer(self.world, req.base)
+        r = self._renderer(req)
         return [r.review_comment(it, c) for c in chunk], headers
 
     def _h_list_repo_review_comments(self, req: _Request) -> tuple[list, dict]:
@@ -1371,7 +1454,7 @@ class SimulatorServer:
         rows = [(it, c) for it in repo.issues.values() if it.pull for c in it.pull.review_comments]
         owner = {c.id: it for it, c in rows}
         chunk, headers = self._comment_rows(req, [c for _, c in rows])
-        r = _Renderer(self.world, req.base)
+        r = self._renderer(req)
         return [r.review_comment(owner[c.id], c) for c in chunk], headers
 
     def _h_search_repos(self, req: _Request) -> tuple[dict, dict]:
@@ -1411,7 +1494,7 @@ class SimulatorServer:
             links += [link(page - 1, "prev"), link(1, "first")]
         if page < last:
             links += [link(page + 1, "next"), link(last, "last")]
-        r = _Renderer(self.world, req.base)
+        r = self._renderer(req)
         data = {
             "total_count": len(matches),
             "incomplete_results": False,
@@ -1654,10 +1737,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         sim: SimulatorServer = self.server.sim  # type: ignore[attr-defined]
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            body = self._read_chunked()
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
         if self.path.startswith("/_simulator/"):
             resp = sim.admin(method, self.path, body)
+        elif sim.git and GIT_PATH.match(urlsplit(self.path).path):
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            resp = sim.handle_git(method, self.path, headers, body)
         else:
             headers = {k.lower(): v for k, v in self.headers.items()}
             resp = sim.handle(method, self.path, headers, body)
@@ -1681,3 +1770,15 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         self.wfile.write(resp.body)
+
+    def _read_chunked(self) -> bytes:
+        """A ``Transfer-Encoding: chunked`` request body (git sends large fetch requests this way)."""
+        parts = []
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline().strip():  # trailers, then the blank line
+                    pass
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()

@@ -1,25 +1,28 @@
 """Deterministic GitHub world for the simulator: repos, users, issues, PRs and everything under them.
 
-Reads and writes nothing. ``World.generate(spec)`` builds the whole world from ``spec.seed`` with
-``random.Random`` only (no wall clock: world time starts at 2024-01-01T00:00:00Z, whole seconds);
-``World.mutate`` advances it the way GitHub would; ``keys`` and ``expected_links`` state the truth a crawl
-must reproduce. The one idea: every row is generated together with what GitHub would say about it (real
-file contents and unified-diff patches, git blob SHAs, which closing references GitHub links), so tests
-compare a crawl against facts rather than against a second implementation of the same guesses.
+Reads and writes nothing (``World.write_git`` hands over to ``gitrepos``). ``World.generate(spec)`` builds
+the whole world from ``spec.seed`` with ``random.Random`` only (no wall clock: world time starts at
+2024-01-01T00:00:00Z, whole seconds); ``World.mutate`` advances it the way GitHub would; ``keys`` and
+``expected_links`` state the truth a crawl must reproduce. The one idea: every row is generated together
+with what GitHub would say about it (real file contents, git's patches, which closing references GitHub
+links, and git's object ids: every commit SHA is that of a real commit over the world's trees, computed
+here in Python), so tests compare a crawl against facts rather than against a second implementation of
+the same guesses.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import heapq
 import itertools
 import json
 import math
+import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 MAX_BODY_CHARS = 65_536  # GitHub's limit for issue/PR/comment bodies
@@ -105,6 +108,19 @@ class Commit:
     committer_login: str | None
     tree_sha: str
     parents: list[str]
+    # The commit's whole tree (snapshots share their bytes objects); ``sha`` and ``tree_sha`` are git's ids.
+    files: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+
+    def git_message(self) -> bytes:
+        """The message as git stores it: GitHub's ``message`` plus git's trailing newline."""
+        return self.message.encode() + b"\n"
+
+    def git_object(self) -> bytes:
+        """The raw commit object (without git's ``commit <size>\\0`` header)."""
+        head = [f"tree {self.tree_sha}", *(f"parent {p}" for p in self.parents)]
+        head.append(f"author {git_ident(self.author_name, self.author_email, self.author_date)}")
+        head.append(f"committer {git_ident(self.committer_name, self.committer_email, self.committer_date)}")
+        return ("\n".join(head) + "\n\n").encode() + self.git_message()
 
 
 @dataclass
@@ -162,6 +178,7 @@ class PullData:
     closes: frozenset[str] = frozenset()  # record ids GitHub links as closing issues
     kind: str = "code"
     maintainer_can_modify: bool = True
+    merge_method: str | None = None  # "merge" | "squash" once merged (how merge_commit_sha was made)
 
     @property
     def merged(self) -> bool:
@@ -255,20 +272,280 @@ def git_blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+def git_ident(name: str, email: str, when: datetime) -> str:
+    """An author/committer line's value as git writes it (world times are UTC)."""
+    return f"{name} <{email}> {int(when.timestamp())} +0000"
+
+
+class GitObjects:
+    """git object ids computed in Python (no git process): blobs cached by content, trees by entries.
+
+    Every file is a regular ``100644`` blob; tree entries sort by name bytes, a subtree as ``name/``.
+    """
+
+    def __init__(self) -> None:
+        self._blobs: dict[bytes, bytes] = {}  # content -> raw 20-byte id
+        self._trees: dict[bytes, bytes] = {}  # tree body -> raw 20-byte id
+        self._paths: dict[str, tuple[str, bytes, bytes]] = {}  # path -> (directory, name, entry head)
+
+    def blob(self, data: bytes) -> bytes:
+        raw = self._blobs.get(data)
+        if raw is None:
+            raw = self._blobs[data] = hashlib.sha1(b"blob %d\0" % len(data) + data).digest()
+        return raw
+
+    def tree(self, files: dict[str, bytes]) -> str:
+        """The id of the root tree holding ``files`` (path -> content)."""
+        dirs: dict[str, list[tuple[bytes, bytes]]] = {}
+        paths = self._paths
+        for path, data in files.items():
+            where = paths.get(path)
+            if where is None:
+                parent, _, name = path.rpartition("/")
+                where = paths[path] = (parent, name.encode(), b"100644 " + name.encode() + b"\0")
+            raw = self._blobs.get(data) or self.blob(data)
+            dirs.setdefault(where[0], []).append((where[1], where[2] + raw))
+        while True:  # deepest directory first, each hashed into its parent's entries
+            d = max(dirs, key=lambda x: x.count("/") if x else -1)
+            entries = dirs.pop(d)
+            entries.sort()
+            body = b"".join(e for _, e in entries)
+            raw = self._trees.get(body)
+            if raw is None:
+                raw = self._trees[body] = hashlib.sha1(b"tree %d\0" % len(body) + body).digest()
+            if not d:
+                return raw.hex()
+            parent, _, name = d.rpartition("/")
+            dirs.setdefault(parent, []).append(
+                (name.encode() + b"/", b"40000 " + name.encode() + b"\0" + raw)
+            )
+
+    def seal(self, commit: Commit, files: dict[str, bytes]) -> Commit:
+        """Give ``commit`` its tree and its git id (call after its message and parents are final)."""
+        commit.files = files
+        commit.tree_sha = self.tree(files)
+        data = commit.git_object()
+        commit.sha = hashlib.sha1(b"commit %d\0" % len(data) + data).hexdigest()
+        return commit
+
+
 def is_binary(data: bytes) -> bool:
     return b"\0" in data[:8000]
 
 
-def unified_patch(old: str, new: str) -> str:
-    """GitHub's ``patch`` field: the hunks of a 3-context unified diff, without ---/+++ headers."""
-    out: list[str] = []
-    diff = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), n=3)
-    for line in itertools.islice(diff, 2, None):
-        if line.endswith("\n"):
-            out.append(line[:-1])
+# GitHub's ``patch`` is git's unified diff of the file (3 lines of context, hunk headers carrying git's
+# default "function" line). Computed here without git: a minimal edit script (Myers' greedy O(ND)
+# algorithm), change groups slid to git's preferred positions, hunks merged across <= 6 common lines.
+
+_CONTEXT = 3
+_FUNCNAME_MAX = 80  # git truncates the hunk header's function line to 80 bytes
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    """Lines as git counts them: split after each LF; a last line without LF is a line of its own."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+        return [line + b"\n" for line in lines]
+    return [line + b"\n" for line in lines[:-1]] + [lines[-1]]
+
+
+def _edit_flags(a: list[int], b: list[int]) -> tuple[list[bool], list[bool]]:
+    """Per line of ``a`` and ``b``: deleted / inserted in a minimal edit script."""
+    n, m = len(a), len(b)
+    fa, fb = [False] * n, [False] * m
+    lo = 0
+    while lo < n and lo < m and a[lo] == b[lo]:
+        lo += 1
+    ha, hb = n, m
+    while ha > lo and hb > lo and a[ha - 1] == b[hb - 1]:
+        ha, hb = ha - 1, hb - 1
+    big_n, big_m = ha - lo, hb - lo
+    if big_n == 0 or big_m == 0:
+        for i in range(lo, ha):
+            fa[i] = True
+        for j in range(lo, hb):
+            fb[j] = True
+        return fa, fb
+    off = big_n + big_m + 1
+    v = [0] * (2 * off + 1)
+    trace: list[list[int]] = []
+    found = False
+    for d in range(big_n + big_m + 1):
+        trace.append(v[:])
+        for k in range(-d, d + 1, 2):
+            if k == -d or (k != d and v[off + k - 1] < v[off + k + 1]):
+                x = v[off + k + 1]
+            else:
+                x = v[off + k - 1] + 1
+            y = x - k
+            while x < big_n and y < big_m and a[lo + x] == b[lo + y]:
+                x, y = x + 1, y + 1
+            v[off + k] = x
+            if x >= big_n and y >= big_m:
+                found = True
+                break
+        if found:
+            break
+    x, y = big_n, big_m
+    for d in range(len(trace) - 1, 0, -1):
+        prev = trace[d]
+        k = x - y
+        if k == -d or (k != d and prev[off + k - 1] < prev[off + k + 1]):
+            pk = k + 1
+            px = prev[off + pk]
+            py = px - pk
+            fb[lo + py] = True  # a step down: insert b[py]
         else:
-            out.extend([line, "\\ No newline at end of file"])
+            pk = k - 1
+            px = prev[off + pk]
+            py = px - pk
+            fa[lo + px] = True  # a step right: delete a[px]
+        x, y = px, py
+    return fa, fb
+
+
+def _split_cost(text: list[bytes], at: int) -> int:
+    """How bad a hunk boundary before line ``at`` looks: the indent of the next non-blank line (blank lines
+    are skipped, so a run of blank lines and the definition after them stay together); 0 at end of file."""
+    for line in itertools.islice(text, at, None):
+        expanded = line.expandtabs(8)
+        stripped = expanded.lstrip()
+        if stripped:
+            return len(expanded) - len(stripped)
+    return 0
+
+
+def _slide_groups(lines: list[int], text: list[bytes], flags: list[bool], other: list[bool]) -> None:
+    """Slide each run of changed lines over equal lines (the diff stays minimal) to where git shows it:
+    lined up with a change in the other file (a replacement) when it can be; else where its two boundaries
+    cost least (``_split_cost``), the lowest such place."""
+    n = len(lines)
+    kept_other = [j for j, changed in enumerate(other) if not changed]
+    unchanged_before = 0  # unchanged lines of ``lines`` before index i
+    i = 0
+    while i < n:
+        if not flags[i]:
+            unchanged_before += 1
+            i += 1
+            continue
+        s = i
+        e = i
+        while e < n and flags[e]:
+            e += 1
+        while True:
+            size = e - s
+            while s > 0 and lines[s - 1] == lines[e - 1]:  # up, swallowing groups above
+                flags[s - 1], flags[e - 1] = True, False
+                s, e = s - 1, e - 1
+                unchanged_before -= 1
+                while s > 0 and flags[s - 1]:
+                    s -= 1
+            aligned = -1
+            ends: list[int] = []
+            while True:
+                ends.append(e)
+                partner = kept_other[unchanged_before] if unchanged_before < len(kept_other) else len(other)
+                if partner > 0 and other[partner - 1]:
+                    aligned = e
+                if not (e < n and lines[s] == lines[e]):
+                    break
+                flags[s], flags[e] = False, True  # down, swallowing groups below
+                s, e = s + 1, e + 1
+                unchanged_before += 1
+                while e < n and flags[e]:
+                    e += 1
+            if e - s == size:
+                break
+        if aligned == -1:
+            size = e - s
+            aligned = min(
+                ends, key=lambda end: (_split_cost(text, end - size) + _split_cost(text, end), -end)
+            )
+        while e > aligned:
+            flags[s - 1], flags[e - 1] = True, False
+            s, e = s - 1, e - 1
+            unchanged_before -= 1
+        i = e
+
+
+def _funcname(line: bytes) -> bytes | None:
+    """git's default hunk-header function line: one starting with an ASCII letter, ``_`` or ``$``."""
+    if line[:1].isalpha() or line[:1] in (b"_", b"$"):
+        return line[:_FUNCNAME_MAX].rstrip(b" \t\n\v\f\r")
+    return None
+
+
+def _range(start: int, length: int) -> str:
+    if length == 1:
+        return str(start + 1)
+    return f"{start if length == 0 else start + 1},{length}"
+
+
+def git_patch(old: bytes, new: bytes) -> str:
+    """GitHub's ``patch`` field for a text file: git's unified diff hunks, without the file headers."""
+    a_lines, b_lines = _split_lines(old), _split_lines(new)
+    ids: dict[bytes, int] = {}
+    a = [ids.setdefault(line, len(ids)) for line in a_lines]
+    b = [ids.setdefault(line, len(ids)) for line in b_lines]
+    fa, fb = _edit_flags(a, b)
+    _slide_groups(a, a_lines, fa, fb)
+    _slide_groups(b, b_lines, fb, fa)
+    # changes: (i, deleted, j, inserted) with unchanged lines paired in order between them
+    changes: list[tuple[int, int, int, int]] = []
+    i = j = 0
+    n, m = len(a), len(b)
+    while i < n or j < m:
+        if (i < n and fa[i]) or (j < m and fb[j]):
+            i0, j0 = i, j
+            while i < n and fa[i]:
+                i += 1
+            while j < m and fb[j]:
+                j += 1
+            changes.append((i0, i - i0, j0, j - j0))
+        else:
+            i, j = i + 1, j + 1
+    out: list[str] = []
+    k = 0
+    while k < len(changes):
+        last = k
+        while (
+            last + 1 < len(changes)
+            and changes[last + 1][0] - (changes[last][0] + changes[last][1]) <= 2 * _CONTEXT
+        ):
+            last += 1
+        i0, _, j0, _ = changes[k]
+        s1 = max(0, i0 - _CONTEXT)
+        s2 = j0 - (i0 - s1)
+        li, ld, _, _ = changes[last]
+        e1 = min(n, li + ld + _CONTEXT)
+        e2 = e1 + (changes[last][2] + changes[last][3]) - (li + ld)
+        header = f"@@ -{_range(s1, e1 - s1)} +{_range(s2, e2 - s2)} @@"
+        for f in range(s1 - 1, -1, -1):
+            name = _funcname(a_lines[f])
+            if name is not None:
+                header += " " + name.decode("utf-8", "replace")
+                break
+        out.append(header)
+        pos = s1
+        for ci in range(k, last + 1):
+            ci0, cd, cj0, cins = changes[ci]
+            _emit(out, " ", a_lines[pos:ci0])
+            _emit(out, "-", a_lines[ci0 : ci0 + cd])
+            _emit(out, "+", b_lines[cj0 : cj0 + cins])
+            pos = ci0 + cd
+        _emit(out, " ", a_lines[pos:e1])
+        k = last + 1
     return "\n".join(out)
+
+
+def _emit(out: list[str], mark: str, lines: list[bytes]) -> None:
+    for line in lines:
+        text = line.decode("utf-8", "replace")
+        if text.endswith("\n"):
+            out.append(mark + text[:-1])
+        else:
+            out.extend([mark + text, "\\ No newline at end of file"])
 
 
 def patch_counts(patch: str) -> tuple[int, int]:
@@ -306,7 +583,7 @@ def diff_trees(base: dict[str, bytes], head: dict[str, bytes], renames: dict[str
         patch: str | None = None
         adds = dels = 0
         if not binary and not (status == "renamed" and old == new):
-            patch = unified_patch((old or b"").decode(), (new or b"").decode())
+            patch = git_patch(old or b"", new or b"")
             adds, dels = patch_counts(patch)
         files.append(
             PullFile(
@@ -1059,6 +1336,8 @@ class World:
         self.mutations = 0
         self.associations: dict[tuple[str, str], str] = {}  # (repo, login) -> author_association
         self._next_id: dict[str, int] = {}
+        self.commits: dict[str, Commit] = {}  # every git commit of every repository, by SHA
+        self.git = GitObjects()
 
     # -- generation
 
@@ -1092,6 +1371,41 @@ class World:
 
     def user(self, login: str) -> User:
         return self.users[login]
+
+    # -- git
+
+    def add_commit(self, commit: Commit, files: dict[str, bytes]) -> Commit:
+        """Seal ``commit`` over the tree ``files`` (its id becomes git's) and record it."""
+        self.git.seal(commit, files)
+        self.commits[commit.sha] = commit
+        return commit
+
+    def git_refs(self, full_name: str) -> dict[str, str]:
+        """The refs GitHub would show for a repository: its branches, the head branches of open PRs pushed
+        to it, and ``refs/pull/N/head`` (every PR) and ``refs/pull/N/merge`` (open PRs' test merges)."""
+        repo = self.repos[full_name]
+        refs = {f"refs/heads/{b}": sha for b, sha in repo.branch_heads.items()}
+        heads = [
+            it
+            for r in self.repos.values()
+            for it in r.issues.values()
+            if it.pull is not None and it.state == "open" and it.pull.head_repo == full_name
+        ]
+        for it in sorted(heads, key=lambda x: (x.created_at, x.repo, x.number)):  # a reused name: newest wins
+            refs[f"refs/heads/{it.pull.head_ref}"] = it.pull.head_sha  # type: ignore[union-attr]
+        for number, it in sorted(repo.issues.items()):
+            if it.pull is None:
+                continue
+            refs[f"refs/pull/{number}/head"] = it.pull.head_sha
+            if it.state == "open" and it.pull.merge_commit_sha:
+                refs[f"refs/pull/{number}/merge"] = it.pull.merge_commit_sha
+        return refs
+
+    def write_git(self, root: str | os.PathLike, repos: Iterable[str] | None = None) -> dict[str, Path]:
+        """Write the repositories as bare git repositories under ``root`` (see ``gitrepos.write_repos``)."""
+        from ingest.simulator.gitrepos import write_repos
+
+        return write_repos(self, root, repos)
 
     # -- truth
 
@@ -1286,8 +1600,9 @@ def _geom(rng: random.Random, mean: float, lo: int = 0, hi: int = 10**6) -> int:
     return max(lo, min(hi, lo + k))
 
 
-def _hex40(rng: random.Random) -> str:
-    return f"{rng.getrandbits(160):040x}"
+def _skip_sha(rng: random.Random) -> None:
+    """Draw what a random SHA cost before SHAs were computed: every other value stays as it was."""
+    rng.getrandbits(160)
 
 
 def _gap(rng: random.Random, mean_s: float, floor_s: int = 60) -> timedelta:
@@ -1446,11 +1761,23 @@ class _Generator:
             extra = 12 if self.spec.preset == "bench" else 0
             tree = _initial_tree(rng, plan.full_name, pkg, extra)
             repo.branches = {repo.default_branch: tree}
-            repo.branch_heads = {repo.default_branch: _hex40(rng)}
+            _skip_sha(rng)
+            login = members[0] if members[0] in self.world.users else owner
+            root = _plain_commit(self.world, login, "Initial commit", created, [], tree)
+            repo.branch_heads = {repo.default_branch: root.sha}
             if plan.crawlable:
                 # A maintenance branch: PRs into it carry closing keywords GitHub must ignore.
                 repo.branches["release-1.x"] = tree
-                repo.branch_heads["release-1.x"] = _hex40(rng)
+                _skip_sha(rng)
+                start = _plain_commit(
+                    self.world,
+                    login,
+                    "Start the release-1.x maintenance branch",
+                    created + timedelta(minutes=10),
+                    [root.sha],
+                    tree,
+                )
+                repo.branch_heads["release-1.x"] = start.sha
         labels = [
             ("bug", "d73a4a", "Something isn't working"),
             ("enhancement", "a2eeef", "New feature or request"),
@@ -1527,7 +1854,8 @@ class _Generator:
         for i in range(n_items):
             t += _gap(rng, spec.mean_gap_hours * 3600)
             while merges and merges[0][0] <= t:
-                apply_pull(repo, heapq.heappop(merges)[2])
+                when, merged_number, _ = heapq.heappop(merges)
+                land_pull(self.world, repo, repo.issues[merged_number], when)
             number = i + 1
             is_pr = (
                 i >= 2
@@ -1543,7 +1871,8 @@ class _Generator:
                 item = self._make_issue(repo, rng, number, t)
             repo.issues[number] = item
         while merges:
-            apply_pull(repo, heapq.heappop(merges)[2])
+            when, merged_number, _ = heapq.heappop(merges)
+            land_pull(self.world, repo, repo.issues[merged_number], when)
 
     def _pick_author(self, rng: random.Random, repo: Repo) -> str:
         r = rng.random()
@@ -1791,7 +2120,7 @@ class _Generator:
         if deleted_fork:
             state, merged_at, closed_at = "closed", t + timedelta(hours=5), t + timedelta(hours=5)
         draft = state == "open" and (rng.random() < spec.draft_fraction or force_draft)
-        commits = self._make_commits(rng, repo, author, kind, title, t, repo.branch_heads[base_ref])
+        commits = self._make_commits(rng, repo, author, kind, title, t)
         body: str | None = "\n\n".join(body_lines) if body_lines else None
         if author != "dependabot[bot]" and rng.random() < 0.12:
             body = None
@@ -1814,18 +2143,19 @@ class _Generator:
             author_association=self.association(repo, author),
             reactions=self._reactions(rng),
         )
+        _skip_sha(rng)
         pull = PullData(
             id=next(self.prov),
             base_ref=base_ref,
             base_sha=repo.branch_heads[base_ref],
             head_ref=head_ref,
-            head_sha=commits[-1].sha,
+            head_sha="",  # set when the commits are sealed, once their messages are final
             head_repo=head_repo,
             head_user=head_user,
             draft=draft,
             merged_at=merged_at,
             merged_by=None,
-            merge_commit_sha=_hex40(rng),
+            merge_commit_sha=None,  # merged: the merge or squash commit; open: GitHub's test merge
             base_files=base_tree,
             head_files=head_tree,
             renames=renames,
@@ -1841,6 +2171,9 @@ class _Generator:
             item.closed_by = rng.choice([author, *repo.members])
         item.pull = pull
         self._place_refs(rng, repo, item)
+        seal_pull_commits(self.world, pull)
+        if state == "open":
+            refresh_test_merge(self.world, repo, item, t)
         self._make_reviews(rng, repo, item)
         self._make_comments(repo, rng, item)
         self._settle_updated(item)
@@ -1984,8 +2317,9 @@ class _Generator:
         return head, renames, title, body
 
     def _make_commits(
-        self, rng: random.Random, repo: Repo, author: str, kind: str, title: str, t: datetime, parent: str
+        self, rng: random.Random, repo: Repo, author: str, kind: str, title: str, t: datetime
     ) -> list[Commit]:
+        """A PR's commits, unsealed (no ids, trees or parents yet): ``seal_pull_commits`` finishes them."""
         spec = self.spec
         n = 1 if kind == "deps" else _geom(rng, spec.commits_mean + 0.25, 1, spec.commits_max)
         user = self.world.users[author]
@@ -2010,9 +2344,11 @@ class _Generator:
             elif rng.random() < 0.25:
                 msg += f"\n\nSigned-off-by: {name} <{email}>"
             via_web = rng.random() < 0.1
+            _skip_sha(rng)
+            _skip_sha(rng)
             commits.append(
                 Commit(
-                    sha=_hex40(rng),
+                    sha="",  # sealed by seal_pull_commits
                     message=msg,
                     author_name=name,
                     author_email=email,
@@ -2022,8 +2358,8 @@ class _Generator:
                     committer_date=date,
                     author_login=login,
                     committer_login="web-flow" if via_web else login,
-                    tree_sha=_hex40(rng),
-                    parents=[commits[-1].sha if commits else parent],
+                    tree_sha="",
+                    parents=[],
                 )
             )
         return commits
@@ -2303,18 +2639,158 @@ def _render_ref(template: str, full: str, n: int) -> str:
     return template.format(ref=f"#{n}", full=full, n=n)
 
 
-def apply_pull(repo: Repo, pull: PullData) -> None:
-    """Merge: the PR's changed paths take their head content on the base branch (a new snapshot)."""
-    tree = dict(repo.branches[pull.base_ref])
+# ------------------------------------------------------------------------------------------ git history
+# Per repository: a root commit on the default branch ("Initial commit") and, on crawlable repositories,
+# release-1.x branching off it. A PR's commits chain from base_sha, commit i carrying a prefix of the
+# PR's file changes and the last one exactly head_files. Merging makes a merge commit (parents: the base
+# branch head at merge time, head_sha) or a squash commit (one parent: the base branch head), ~60/40 by
+# PR number; either becomes merge_commit_sha and the branch head. Open PRs carry GitHub's test merge as
+# merge_commit_sha (refs/pull/N/merge), made when the PR is opened or pushed to and left as it is when
+# the base branch moves on; closed unmerged PRs have none.
+
+GITHUB_NAME, GITHUB_EMAIL = "GitHub", "noreply@github.com"  # the committer of web merges
+
+
+def identity(world: World, login: str) -> tuple[str, str]:
+    """(name, email) a user's web commits carry: the profile name and the noreply address."""
+    user = world.users.get(login)
+    name = (user.name if user else None) or login
+    return name, f"{user.id if user else 0}+{login}@users.noreply.github.com"
+
+
+def merge_method(full_name: str, number: int) -> str:
+    """How a PR is merged: "merge" (about 60%) or "squash", fixed by repository and number."""
+    return "merge" if hashlib.sha1(f"{full_name}#{number}".encode()).digest()[0] < 154 else "squash"
+
+
+def merged_tree(base: dict[str, bytes], pull: PullData) -> dict[str, bytes]:
+    """``base`` with the PR's changed paths taking their head content (how the merge button resolves)."""
+    tree = dict(base)
     for f in pull.files:
-        if f.status == "removed":
-            tree.pop(f.filename, None)
-            continue
-        if f.previous_filename:
-            tree.pop(f.previous_filename, None)
-        tree[f.filename] = pull.head_files[f.filename]
+        _apply_file(tree, f, pull.head_files)
+    return tree
+
+
+def _apply_file(tree: dict[str, bytes], f: PullFile, head: dict[str, bytes]) -> None:
+    if f.status == "removed":
+        tree.pop(f.filename, None)
+        return
+    if f.previous_filename:
+        tree.pop(f.previous_filename, None)
+    tree[f.filename] = head[f.filename]
+
+
+def _plain_commit(
+    world: World, login: str, message: str, when: datetime, parents: list[str], files: dict[str, bytes]
+) -> Commit:
+    name, email = identity(world, login)
+    return world.add_commit(
+        Commit(
+            sha="",
+            message=message,
+            author_name=name,
+            author_email=email,
+            author_date=when,
+            committer_name=name,
+            committer_email=email,
+            committer_date=when,
+            author_login=login,
+            committer_login=login,
+            tree_sha="",
+            parents=parents,
+        ),
+        files,
+    )
+
+
+def _web_commit(
+    world: World,
+    author: tuple[str, str, str | None],
+    message: str,
+    when: datetime,
+    parents: list[str],
+    files: dict[str, bytes],
+) -> Commit:
+    name, email, login = author
+    return world.add_commit(
+        Commit(
+            sha="",
+            message=message,
+            author_name=name,
+            author_email=email,
+            author_date=when,
+            committer_name=GITHUB_NAME,
+            committer_email=GITHUB_EMAIL,
+            committer_date=when,
+            author_login=login,
+            committer_login="web-flow",
+            tree_sha="",
+            parents=parents,
+        ),
+        files,
+    )
+
+
+def seal_pull_commits(world: World, pull: PullData, start: int = 0) -> None:
+    """Chain ``pull.commits[start:]`` onto base_sha (or the commit before ``start``) and give each its tree:
+    commit i of n holds the first (i + 1) * k // n of the PR's k file changes, the last one head_files."""
+    n = len(pull.commits)
+    parent = pull.commits[start - 1].sha if start else pull.base_sha
+    for i in range(start, n):
+        if i == n - 1:
+            files = pull.head_files
+        else:
+            files = dict(pull.base_files)
+            for f in pull.files[: (i + 1) * len(pull.files) // n]:
+                _apply_file(files, f, pull.head_files)
+        c = pull.commits[i]
+        c.parents = [parent]
+        world.add_commit(c, files)
+        parent = c.sha
+    pull.head_sha = parent
+
+
+def refresh_test_merge(world: World, repo: Repo, item: Issue, when: datetime) -> Commit:
+    """GitHub's test merge of an open PR into its base branch as it is now: the PR's merge_commit_sha."""
+    pull = item.pull
+    assert pull is not None
+    base_head = repo.branch_heads[pull.base_ref]
+    commit = _web_commit(
+        world,
+        (*identity(world, item.user), None if item.user == "ghost" else item.user),
+        f"Merge {pull.head_sha} into {base_head}",
+        when,
+        [base_head, pull.head_sha],
+        merged_tree(repo.branches[pull.base_ref], pull),
+    )
+    pull.merge_commit_sha = commit.sha
+    return commit
+
+
+def land_pull(world: World, repo: Repo, item: Issue, when: datetime) -> Commit:
+    """Merge a PR as the merge button does: a merge or squash commit on the base branch (see above)."""
+    pull = item.pull
+    assert pull is not None
+    base_head = repo.branch_heads[pull.base_ref]
+    tree = merged_tree(repo.branches[pull.base_ref], pull)
+    method = merge_method(repo.full_name, item.number)
+    if method == "merge":
+        merger = pull.merged_by or item.user
+        author = (*identity(world, merger), None if merger == "ghost" else merger)
+        message = f"Merge pull request #{item.number} from {pull.head_user}/{pull.head_ref}\n\n{item.title}"
+        parents = [base_head, pull.head_sha]
+    else:
+        first = pull.commits[0]
+        author = (first.author_name, first.author_email, first.author_login)
+        detail = item.body or "\n\n".join(f"* {c.message}" for c in pull.commits)
+        message = f"{item.title} (#{item.number})\n\n{detail}"
+        parents = [base_head]
+    commit = _web_commit(world, author, message.rstrip("\n"), when, parents, tree)
     repo.branches[pull.base_ref] = tree
-    repo.branch_heads[pull.base_ref] = pull.merge_commit_sha or repo.branch_heads[pull.base_ref]
+    repo.branch_heads[pull.base_ref] = commit.sha
+    pull.merge_commit_sha = commit.sha
+    pull.merge_method = method
+    return commit
 
 
 def pick_diff_position(rng: random.Random, patch: str) -> tuple[int, str, int, str]:
@@ -2424,9 +2900,7 @@ class _Mutator:
         base_tree = repo.branches[repo.default_branch]
         kind = rng.choice(["code", "tests", "docs"])
         head_tree, renames, title, body = self.gen._change_tree(rng, repo, base_tree, kind, author)
-        commits = self.gen._make_commits(
-            rng, repo, author, kind, title, t, repo.branch_heads[repo.default_branch]
-        )
+        commits = self.gen._make_commits(rng, repo, author, kind, title, t)
         for c in commits:  # commits were authored before the PR opened, but after the last world event
             c.author_date = c.committer_date = t - timedelta(seconds=1)
         item = Issue(
@@ -2451,13 +2925,13 @@ class _Mutator:
             base_ref=repo.default_branch,
             base_sha=repo.branch_heads[repo.default_branch],
             head_ref=f"{author}/{rng.choice(_VERBS)}-{number}",
-            head_sha=commits[-1].sha,
+            head_sha="",
             head_repo=repo.full_name,
             head_user=repo.owner,
             draft=False,
             merged_at=None,
             merged_by=None,
-            merge_commit_sha=_hex40(rng),
+            merge_commit_sha=None,
             base_files=base_tree,
             head_files=head_tree,
             renames=renames,
@@ -2465,11 +2939,14 @@ class _Mutator:
             commits=commits,
             kind=kind,
         )
+        _skip_sha(rng)
         open_issues = [it for it in repo.issues.values() if it.pull is None and it.state == "open"]
         if open_issues and rng.random() < 0.7:
             target = rng.choice(open_issues)
             item.body = f"{item.body}\n\nFixes #{target.number}"
             item.pull.closes = frozenset({target.record_id})
+        seal_pull_commits(self.world, item.pull)
+        refresh_test_merge(self.world, repo, item, t)
         repo.issues[number] = item
 
     def edit_issue(self) -> None:
@@ -2588,9 +3065,12 @@ class _Mutator:
         author = self.world.users[item.user]
         name = author.name or author.login
         email = f"{author.id}+{author.login}@users.noreply.github.com"
+        _skip_sha(rng)
+        message = f"Address review comments\n\n{_sentence(rng)}"
+        _skip_sha(rng)
         commit = Commit(
-            sha=_hex40(rng),
-            message=f"Address review comments\n\n{_sentence(rng)}",
+            sha="",
+            message=message,
             author_name=name,
             author_email=email,
             author_date=t,
@@ -2599,11 +3079,12 @@ class _Mutator:
             committer_date=t,
             author_login=None if author.is_ghost else author.login,
             committer_login=None if author.is_ghost else author.login,
-            tree_sha=_hex40(rng),
-            parents=[pull.head_sha],
+            tree_sha="",
+            parents=[],
         )
         pull.commits.append(commit)
-        pull.head_sha = commit.sha
+        seal_pull_commits(self.world, pull, start=len(pull.commits) - 1)
+        refresh_test_merge(self.world, repo, item, t)
         item.updated_at = t
         if pull.head_repo == repo.full_name:
             repo.pushed_at = t
@@ -2619,9 +3100,9 @@ class _Mutator:
         merger = self.rng.choice([m for m in repo.members if m in self.world.users] or [item.user])
         pull.merged_at = t
         pull.merged_by = merger
-        pull.merge_commit_sha = _hex40(self.rng)
+        _skip_sha(self.rng)
         item.state, item.closed_at, item.closed_by, item.updated_at = "closed", t, merger, t
-        apply_pull(repo, pull)
+        land_pull(self.world, repo, item, t)
         repo.pushed_at = t
         # GitHub closes the linked issues when the PR lands on the default branch.
         for rid in sorted(pull.closes):
