@@ -261,17 +261,13 @@ def iter_cat_file(out: bytes) -> Iterator[tuple[str, str, bytes | None]]:
         i += size + 1  # the content is followed by a newline
 
 
+_TREE_ENTRY = re.compile(rb"(\d+) ([^\0]*)\0(.{20})", re.S)
+
+
 def parse_tree_object(data: bytes) -> list[tuple[str, str, str]]:
-    """Entries (mode, name, sha) of a raw git tree object, as ``cat-file --batch`` prints it."""
-    entries = []
-    i, n = 0, len(data)
-    while i < n:
-        sp = data.index(b" ", i)
-        nul = data.index(b"\0", sp)
-        entries.append((data[i:sp].decode(), data[sp + 1:nul].decode("utf-8", "replace"),
-                        data[nul + 1:nul + 21].hex()))
-        i = nul + 21
-    return entries
+    """Entries (mode, name, sha) of a raw git tree object, as ``cat-file --batch`` prints it, in
+    git's order (which makes the flattened full paths sorted by bytes)."""
+    return [(m.decode(), name.decode("utf-8", "replace"), sha.hex()) for m, name, sha in _TREE_ENTRY.findall(data)]
 
 
 @dataclass(frozen=True)

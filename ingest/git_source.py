@@ -199,6 +199,9 @@ class RepoGitIngest:
         self.result = GitResult()
         self.state = root.read_json(f"raw/_state/git/{repo_slug(repo)}.json") or {}
         self.done: dict[str, list[str]] = dict(self.state.get("prs", {}))
+        self._tree_entries: dict[str, list[tuple[str, str, str]]] = {}
+        self._tree_flat: dict[tuple[str, str], list[str]] = {}
+        self._flat_size = 0
 
     # -- rows ----------------------------------------------------------------------------------
     def _emit(self, table: str, row: dict[str, Any]) -> None:
@@ -367,14 +370,14 @@ class RepoGitIngest:
 
     def _trees(self, bases: list[str]) -> None:
         """File lists at each new base commit. Tree objects are read level by level through one
-        ``cat-file --batch`` per level, and a subtree shared by many bases is read and flattened
-        once (consecutive bases differ in a few directories)."""
+        ``cat-file --batch`` per level, and a subtree shared by many bases (consecutive bases differ
+        in a few directories) is read and flattened once; the caches are bounded."""
         want = sorted({b for b in bases if b not in self._stored_trees})
         if not want:
             return
         roots = self.git.run("rev-parse", *[f"{b}^{{tree}}" for b in want]).decode().split()
-        entries: dict[str, list[tuple[str, str, str]]] = {}
-        pending = set(roots)
+        entries, flat = self._tree_entries, self._tree_flat
+        pending = {r for r in roots if r not in entries}
         while pending:
             out = self.git.run("cat-file", "--batch", input="\n".join(sorted(pending)).encode() + b"\n")
             pending = set()
@@ -383,27 +386,37 @@ class RepoGitIngest:
                     raise GitError("tree_missing", sha)
                 entries[sha] = parse_tree_object(data)
                 pending |= {e[2] for e in entries[sha] if e[0] == "40000" and e[2] not in entries}
-        flat: dict[str, list[str]] = {}
 
-        def paths(tree: str) -> list[str]:
-            if tree not in flat:
+        def paths(tree: str, prefix: str) -> list[str]:
+            # Keyed by (tree, prefix): an unchanged directory's full paths are the same string
+            # objects in every commit's list, so a new commit costs only its changed directories.
+            key = (tree, prefix)
+            if key not in flat:
                 out: list[str] = []
                 for mode, name, sha in entries[tree]:
                     if mode == "40000":
-                        out += [f"{name}/{p}" for p in paths(sha)]
+                        out += paths(sha, f"{prefix}{name}/")
                     elif mode != "160000":  # files and symlinks; submodules are not files
-                        out.append(name)
-                flat[tree] = out
-            return flat[tree]
+                        out.append(prefix + name)
+                flat[key] = out
+                self._flat_size += len(out)
+            return flat[key]
 
         for commit, tree in zip(want, roots, strict=True):
-            all_paths = sorted(paths(tree))
+            # git's entry order flattens to full paths sorted by bytes, as ls-tree -r prints them.
+            all_paths = paths(tree, "")
             if len(all_paths) > self.cfg.max_tree_paths:
                 self.result.dropped["trees:too_many_paths"] += 1
                 all_paths = all_paths[: self.cfg.max_tree_paths]
             self._emit("trees", {"repo": self.repo, "commit": commit, "tree_sha": tree, "paths": all_paths,
                                  "n_paths": len(all_paths)})
             self._stored_trees.add(commit)
+            if (tree, "") in flat:  # a root is rarely shared: keep only subtrees
+                self._flat_size -= len(flat.pop((tree, "")))
+        if self._flat_size > 4_000_000:  # memory bound: drop the caches, not correctness
+            entries.clear()
+            flat.clear()
+            self._flat_size = 0
 
     def _commits(self, targets: list[Target]) -> dict[int, list[CommitRecord]]:
         """Each PR's commits, oldest first. Most PRs are a straight line of commits from base to
