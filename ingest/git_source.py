@@ -204,10 +204,12 @@ class RepoGitIngest:
         self._flat_size = 0
 
     # -- rows ----------------------------------------------------------------------------------
-    def _emit(self, table: str, row: dict[str, Any]) -> None:
+    def _emit(self, table: str, row: dict[str, Any], weight: int = 1) -> None:
+        """Buffer a row; ``weight`` counts big rows (tree lists, file contents) as several, so
+        ``flush_rows`` bounds memory rather than the number of rows."""
         row["source"], row["crawled_at"] = "git", self.crawled_at
         self.rows.setdefault(table, []).append(row)
-        self.n_rows += 1
+        self.n_rows += weight
 
     def _flush(self, force: bool = False) -> None:
         if self.n_rows and (force or self.n_rows >= self.cfg.flush_rows):
@@ -364,9 +366,10 @@ class RepoGitIngest:
                 continue
             binary = b"\0" in data[:8000]
             self._emit("blobs", {"blob_sha": sha, "content": None if binary else data, "size": len(data),
-                                 "is_binary": binary, "repo": self.repo})
+                                 "is_binary": binary, "repo": self.repo}, weight=1 + len(data) // 2000)
             known.add(sha)
             self.result.stats["blobs"] += 1
+            self._flush()
 
     def _trees(self, bases: list[str]) -> None:
         """File lists at each new base commit. Tree objects are read level by level through one
@@ -409,8 +412,9 @@ class RepoGitIngest:
                 self.result.dropped["trees:too_many_paths"] += 1
                 all_paths = all_paths[: self.cfg.max_tree_paths]
             self._emit("trees", {"repo": self.repo, "commit": commit, "tree_sha": tree, "paths": all_paths,
-                                 "n_paths": len(all_paths)})
+                                 "n_paths": len(all_paths)}, weight=1 + len(all_paths) // 20)
             self._stored_trees.add(commit)
+            self._flush()
             if (tree, "") in flat:  # a root is rarely shared: keep only subtrees
                 self._flat_size -= len(flat.pop((tree, "")))
         if self._flat_size > 4_000_000:  # memory bound: drop the caches, not correctness
