@@ -161,6 +161,8 @@ class GitConfig(StageConfig):
     generated: tuple[str, ...] = DEFAULT_GENERATED
     lockfiles: tuple[str, ...] = DEFAULT_LOCKFILES
     keep_post_images: bool = True  # store head blobs too (format validates edits against them)
+    drop_bots: bool = True  # PRs known only from history whose author is a bot (as the API crawl)
+    extra_bot_logins: tuple[str, ...] = ()
     batch_prs: int = Field(200, ge=1)  # PRs per git diff-tree process
     flush_rows: int = Field(20_000, ge=100)
 

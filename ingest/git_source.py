@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from ingest.config import GitConfig
 from ingest.errors import ConfigError, RetryableError, SweCurateError
-from ingest.filters import is_test_path
+from ingest.filters import is_bot, is_test_path
 from ingest.git_history import (
     COMMIT_FORMAT,
     CommitRecord,
@@ -57,6 +57,7 @@ log = logging.getLogger("swe_curate.ingest.git")
 
 Sink = Callable[[dict[str, list[dict[str, Any]]]], None]
 LOG_FORMAT = "--format=%H%x00%P%x00%aI%x00%cI%x00%B"
+NOREPLY = re.compile(r"^(?:\d+\+)?([^@]+)@users\.noreply\.github\.com$", re.I)
 
 
 class GitError(SweCurateError):
@@ -530,8 +531,28 @@ class RepoGitIngest:
                 batches.append(([t], {t.head}))
         return [b for b, _ in batches]
 
+    def _is_bot(self, chain: list[CommitRecord]) -> bool:
+        """A PR known only from history is a bot's when its first commit's author is (a squash
+        commit is authored by the PR's author): the login in a GitHub noreply address, or the name."""
+        if not chain:
+            return False
+        c = chain[0]
+        m = NOREPLY.match(c.author_email)
+        extra = self.cfg.extra_bot_logins
+        return bool((m and is_bot(m.group(1), extra=extra)) or is_bot(c.author_name, extra=extra))
+
     def _do_batch(self, batch: list[Target], api_commits: set[int]) -> None:
         cfg, res = self.cfg, self.result
+        need = [t for t in batch if not t.api or t.number not in api_commits]
+        chains = self._commits(need) if need else {}
+        if cfg.drop_bots:
+            # The API crawl drops bot PRs; history would bring them back without this.
+            bots = {t.number for t in batch if not t.api and self._is_bot(chains[t.number])}
+            for t in batch:
+                if t.number in bots:
+                    res.dropped["pull:bot"] += 1
+                    self.done[str(t.number)] = [t.base, t.head, t.start]
+            batch = [t for t in batch if t.number not in bots]
         keep: list[tuple[Target, Diff]] = []
         for t, d in zip(batch, self._raw(batch), strict=True):
             reason = pr_skip_reason(d, max_files=cfg.max_files, max_changed_lines=cfg.max_changed_lines)
@@ -569,9 +590,10 @@ class RepoGitIngest:
                 })
             res.stats["prs"] += 1
             self.done[str(t.number)] = [t.base, t.head, t.start]
-        need = [t for t in kb if not t.api or t.number not in api_commits]
-        chains = self._commits(need) if need else {}
+        kept = {t.number for t in kb}
         for t in need:
+            if t.number not in kept:
+                continue
             self._commit_rows(t, chains[t.number])
             if not t.api:
                 self._pull_row(t, [c.message for c in chains[t.number]])

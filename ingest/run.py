@@ -285,9 +285,11 @@ class CrawlSession:
 
 def crawl(data_root: str | os.PathLike[str], config: CrawlConfig, tokens: list[str], *,
           repos: list[str] | None = None, progress: ProgressFn | None = None,
-          crawl_id: str | None = None) -> CrawlSummary:
-    """Crawl without Prefect (library use, tests, benches): repositories in a thread pool."""
-    session = CrawlSession(data_root, config, tokens, crawl_id=crawl_id, progress=progress)
+          crawl_id: str | None = None, git_config: GitConfig | None = None) -> CrawlSummary:
+    """Crawl without Prefect (library use, tests, benches): repositories in a thread pool; with a
+    ``git_config`` in auto mode, each crawled repository's clone too."""
+    session = CrawlSession(data_root, config, tokens, crawl_id=crawl_id, progress=progress,
+                           git_config=git_config)
     repos = repos or session.resolve_repos()
     session.check()
     with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="crawl") as pool:

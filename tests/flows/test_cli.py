@@ -14,13 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from ingest.config import CrawlConfig
+from ingest.config import CrawlConfig, GitConfig
 from ingest.run import crawl
 from ingest.store import DataRoot
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "ghp_cliTestToken_9f8e7d6c5b4a39281706"
-TABLES = ("repos", "issues", "pulls", "comments", "pull_files", "pull_commits")
+TABLES = ("repos", "issues", "pulls", "comments", "pull_files", "pull_commits", "trees", "blobs")
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -129,7 +129,7 @@ def test_kill9_mid_crawl_then_rerun_gives_the_uninterrupted_tables(tmp_path, sim
     # Reference: an uninterrupted crawl of the same world.
     ref = tmp_path / "ref"
     cfg = CrawlConfig(api_url=sim_process, repos=tuple(repos), min_request_interval_s=0, concurrency=2)
-    summary = crawl(ref, cfg, [TOKEN])
+    summary = crawl(ref, cfg, [TOKEN], git_config=GitConfig())  # the CLI clones too (git auto mode)
     assert all(o.status in ("ok", "filtered") for o in summary.outcomes)
 
     data = tmp_path / "data"

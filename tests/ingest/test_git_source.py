@@ -89,6 +89,9 @@ def build_calc(path: Path) -> tuple[Repo, dict[str, str]]:
     c["s13"] = r.commit("Rename util to helpers (#13)\n\n* rename\n* add a logo",
                         {"src/calc/util.py": None, "src/calc/helpers.py": HELPERS, "docs/logo.png": PNG,
                          "poetry.lock": "a==2\n", "vendor/lib.py": "X = 2\n"})
+    r.write({"poetry.lock": "a==3\n"})  # a bot's PR: the API crawl drops it, so history must too
+    r.git("commit", "-q", "-m", "Bump a from 2 to 3 (#16)",
+          "--author", "dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>")
     r.git("checkout", "-q", "-b", "wip")
     c["wip"] = r.commit("Work in progress (#14)", {"README.md": "# calc\n\nWIP\n"})
     r.git("checkout", "-q", "main")
@@ -109,7 +112,7 @@ def test_history_alone_gives_exact_tables(calc, tmp_path):
     summary = ingest_git(root.url, _cfg(), [str(r.path)])
     (o,) = summary.outcomes
     assert (o.repo, o.status, o.git_prs) == ("acme/calc", "ok", 2)
-    assert o.dropped == {"pull_files:binary": 1, "pull_files:lockfile": 1, "pull_files:vendored": 1}
+    assert o.dropped == {"pull:bot": 1, "pull_files:binary": 1, "pull_files:lockfile": 1, "pull_files:vendored": 1}
 
     base12 = c["c0"]  # merge-base of main and the PR branch; README's commit is not in the diff
     blob = {f"{rev}:{p}": r.sha(f"{rev}:{p}") for rev, p in [
@@ -209,7 +212,7 @@ def test_rerun_is_incremental_and_blobs_are_stored_once(calc, tmp_path):
     assert third.outcomes[0].records == {"blobs": 1, "pull_commits": 1, "pull_files": 1, "pulls": 1, "trees": 1}
     assert root.read_all("blobs").num_rows == before["blobs"] + 1
     files = [f for f in root.read_latest("pull_files").to_pylist() if f["number"] == 15]
-    assert [(f["path"], f["base_sha"], f["head_sha"]) for f in files] == [("src/calc/core.py", c["s13"], c15)]
+    assert [(f["path"], f["base_sha"], f["head_sha"]) for f in files] == [("src/calc/core.py", r.sha(f"{c15}^"), c15)]
 
 
 def test_api_rows_decide_base_and_head(calc, tmp_path):
@@ -251,7 +254,7 @@ def test_limits_skip_whole_prs_and_are_counted(calc, tmp_path):
     r, _ = calc
     root = DataRoot(tmp_path / "data")
     s = ingest_git(root.url, _cfg(max_files=3, max_changed_lines=7), [str(r.path)])
-    assert s.outcomes[0].dropped == {"pull:too_many_files": 1, "pull:too_many_lines": 1}
+    assert s.outcomes[0].dropped == {"pull:bot": 1, "pull:too_many_files": 1, "pull:too_many_lines": 1}
     assert root.read_latest("pull_files").num_rows == 0
 
 
