@@ -9,20 +9,25 @@ PR listing, sorted by update, stops at the watermark; comments come from the rep
 listings; a PR's files and commits are fetched again only when its head or base moved; commits
 and reviews of many PRs come in one GraphQL query. An unchanged repository costs three requests:
 a conditional repository GET (304), an empty issue listing and an empty comment listing.
+
+Enrichment: records whose latest ``issues``/``pulls`` row is partial (GH Archive payloads trimmed
+since 2025-10, id-only Timeline events) and that the listing did not return are crawled one by one
+(``GET /issues/{n}``, ``GET /pulls/{n}``, their comments, and the PR details as for a changed PR);
+``partial_records`` finds them in the data root and ``RepoCrawler(partial=...)`` takes them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ingest.config import CrawlConfig
 from ingest.filters import is_bot, repo_skip_reason
-from ingest.github_client import GitHubClient, NotFound
+from ingest.github_client import GitHubClient, NotFound, RequestRejected
 from ingest.links import find_links
 from ingest.records import (
     BadRecord,
@@ -37,12 +42,14 @@ from ingest.records import (
     review_comment_row,
     review_row,
 )
-from ingest.schema import RAW_TABLES
+from ingest.schema import RAW_TABLES, TABLES
+from ingest.store import DataRoot, _present, _q, _scan
 
 log = logging.getLogger("swe_curate.ingest.api")
 
 Progress = Callable[[str, str, int], None]  # (repo, phase, items so far)
 Sink = Callable[[dict[str, list[dict[str, Any]]]], None]  # writes a part of each table's rows
+PartialRecords = Mapping[str, Iterable[int]]  # "issues" / "pulls" -> numbers whose latest row is partial
 
 
 @dataclass
@@ -78,6 +85,7 @@ class RepoCursor:
     review_comments: Watermark = field(default_factory=Watermark)
     pr_heads: dict[str, str] = field(default_factory=dict)  # number -> "base_sha:head_sha"
     dropped: list[int] = field(default_factory=list)  # bot-authored issues/PRs (their comments too)
+    gone: list[int] = field(default_factory=list)  # partial records GitHub no longer has (404/410): not refetched
     last_crawl_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -85,7 +93,8 @@ class RepoCursor:
             "repo": self.repo, "etag": self.etag, "etag_token": self.etag_token, "repo_meta": self.repo_meta,
             "issues": vars(self.issues), "comments": vars(self.comments),
             "review_comments": vars(self.review_comments), "pr_heads": self.pr_heads,
-            "dropped": sorted(self.dropped), "last_crawl_id": self.last_crawl_id, "version": 1,
+            "dropped": sorted(self.dropped), "gone": sorted(self.gone), "last_crawl_id": self.last_crawl_id,
+            "version": 1,
         }
 
     @classmethod
@@ -98,7 +107,7 @@ class RepoCursor:
             issues=Watermark(**(js.get("issues") or {})), comments=Watermark(**(js.get("comments") or {})),
             review_comments=Watermark(**(js.get("review_comments") or {})),
             pr_heads=dict(js.get("pr_heads") or {}), dropped=list(js.get("dropped") or []),
-            last_crawl_id=js.get("last_crawl_id"),
+            gone=list(js.get("gone") or []), last_crawl_id=js.get("last_crawl_id"),
         )
 
 
@@ -111,6 +120,7 @@ class RepoResult:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {t: [] for t in RAW_TABLES})
     dropped: Counter[str] = field(default_factory=Counter)
     cursor: RepoCursor | None = None
+    enriched: Counter[str] = field(default_factory=Counter)  # partial records refetched: "issues", "pulls", "requests"
 
 
 _FILTER_FIELDS = ("full_name", "fork", "archived", "stargazers_count", "license", "default_branch")
@@ -126,7 +136,8 @@ class RepoCrawler:
     """Crawls one repository; construct per repository and call ``crawl()``."""
 
     def __init__(self, client: GitHubClient, config: CrawlConfig, repo: str, cursor: RepoCursor,
-                 crawled_at: datetime, progress: Progress | None = None, sink: Sink | None = None):
+                 crawled_at: datetime, progress: Progress | None = None, sink: Sink | None = None,
+                 partial: PartialRecords | None = None):
         self.client = client
         self.cfg = config
         self.repo = repo
@@ -138,6 +149,11 @@ class RepoCrawler:
         self.sink = sink
         self.default_branch: str | None = None
         self._dropped_numbers: set[int] = set(cursor.dropped)
+        # Records whose stored row is partial (``partial_records``): crawled one by one unless the
+        # listing returns them anyway.
+        self.partial = {t: set((partial or {}).get(t, ())) for t in ("issues", "pulls")}
+        self._listed: set[int] = set()  # numbers the issue listing returned in this crawl
+        self._enriched: set[int] = set()
 
     # -- helpers -------------------------------------------------------------------------------
     def _maybe_flush(self) -> None:
@@ -163,7 +179,9 @@ class RepoCrawler:
         if not self._repo_metadata():
             return self.res
         changed_prs = self._issues()
+        enriched_prs = self._enrich()
         pulls = self._pulls(changed_prs) if changed_prs else {}
+        pulls.update(enriched_prs)
         if pulls:
             self._pull_details(pulls)
         self._issue_comments()
@@ -215,6 +233,8 @@ class RepoCrawler:
         for page in self.client.paginate(f"/repos/{self.repo}/issues", params, kind="issues"):
             for js in page:
                 upd, num = js.get("updated_at"), js.get("number")
+                if isinstance(num, int):
+                    self._listed.add(num)
                 if isinstance(upd, str) and isinstance(num, int):
                     if self.prev.issues.seen(upd, num):
                         continue
@@ -238,6 +258,72 @@ class RepoCrawler:
             self.progress(self.repo, "issues", n)
             self._maybe_flush()
         return changed_prs
+
+    def _enrich(self) -> dict[int, dict[str, Any]]:
+        """Crawl, one by one, the partial records the listing did not return, as the listing would
+        have: the issue row (``GET /issues/{n}``) and its comments, and for a PR the PR JSON
+        (``GET /pulls/{n}``, then ``_pull_details`` like a changed PR) and its review comments.
+        Bot-authored and vanished (404/410) records are remembered in the cursor, not refetched."""
+        skip = self._listed | self._dropped_numbers | set(self.cur.gone)
+        todo = sorted((self.partial["issues"] | self.partial["pulls"]) - skip)
+        found: dict[int, dict[str, Any]] = {}
+        for num in todo:
+            js = self._enrich_get(f"/repos/{self.repo}/issues/{num}", "issues", num, "enrich_issue")
+            if js is None:
+                continue
+            try:
+                row = issue_row(self.repo, js, self.now)
+            except BadRecord as exc:
+                self._reject("issues", str(num), exc.reason, js)
+                continue
+            if self._bot(row["author"], row["author_type"]):
+                self._dropped_numbers.add(num)
+                self.res.dropped["issues:bot_author"] += 1
+                if row["is_pull_request"]:
+                    self.res.dropped["pulls:bot_author"] += 1
+                continue
+            self.res.rows["issues"].append(row)
+            self.res.enriched["issues"] += 1
+            self._enriched.add(num)
+            self._enrich_comments(f"/repos/{self.repo}/issues/{num}/comments", issue_comment_row)
+            if row["is_pull_request"]:
+                pr = self._enrich_get(f"/repos/{self.repo}/pulls/{num}", "pulls", num, "enrich_pull")
+                if pr is not None:
+                    found[num] = pr
+                    self.res.enriched["pulls"] += 1
+                    self._enrich_comments(f"/repos/{self.repo}/pulls/{num}/comments", review_comment_row)
+        if todo:
+            log.info("%s: enriched %d partial records (%d PRs)", self.repo, self.res.enriched["issues"],
+                     self.res.enriched["pulls"])
+        return found
+
+    def _enrich_get(self, path: str, table: str, num: int, kind: str) -> dict[str, Any] | None:
+        self.res.enriched["requests"] += 1
+        try:
+            return self.client.get(path, kind=kind).data
+        except (NotFound, RequestRejected) as exc:
+            if isinstance(exc, RequestRejected) and exc.status != 410:
+                raise
+            self.cur.gone.append(num)  # deleted or transferred away: stop asking
+            self._reject(table, str(num), "gone", {"number": num, "error": str(exc)})
+            return None
+
+    def _enrich_comments(self, path: str,
+                         mapper: Callable[[str, dict[str, Any], datetime], dict[str, Any]]) -> None:
+        """Every comment of one enriched record (the repo-wide listings only return recent ones)."""
+        for page in self.client.paginate(path, kind="enrich_comments"):
+            self.res.enriched["requests"] += 1
+            for js in page:
+                try:
+                    row = mapper(self.repo, js, self.now)
+                except BadRecord as exc:
+                    self._reject("comments", str(js.get("id")), exc.reason, js)
+                    continue
+                if self._bot(row["author"], row["author_type"]):
+                    self.res.dropped["comments:bot_author"] += 1
+                    continue
+                self.res.rows["comments"].append(row)
+        self._maybe_flush()
 
     def _pulls(self, wanted: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """PR list items (base/head/merge SHAs) for the changed PRs, newest first, stopping early."""
@@ -310,7 +396,7 @@ class RepoCrawler:
         submitted = rv.get("submittedAt", rv.get("submitted_at"))
         if not submitted:
             return  # pending reviews are private drafts
-        if self.prev.issues.at and submitted < self.prev.issues.at:
+        if num not in self._enriched and self.prev.issues.at and submitted < self.prev.issues.at:
             return  # stored by an earlier crawl (reviews are listed whole per PR)
         try:
             row = review_row(self.repo, num, rv, self.now)
@@ -413,4 +499,29 @@ class RepoCrawler:
                       "review_comments", review_comment_row)
 
 
-__all__ = ["RepoCrawler", "RepoCursor", "RepoResult", "Watermark"]
+def partial_records(root: DataRoot, repo: str) -> dict[str, list[int]]:
+    """Numbers of ``repo``'s records whose latest ``issues`` / ``pulls`` row is partial: what
+    ``RepoCrawler(partial=...)`` refetches. Reads only the key and version columns of that
+    repository's rows, ordered exactly as ``DataRoot.read_latest`` orders them."""
+    out: dict[str, list[int]] = {}
+    for table in ("issues", "pulls"):
+        files = root.table_files(table)
+        if not files:
+            continue
+        spec = TABLES[table]
+        scan = _scan(root, files)
+        with root.connect() as con:
+            present = _present(con, scan)
+            if "partial" not in present:
+                continue
+            order = ", ".join(f"coalesce({_q(v[1:])}, false) ASC" if v.startswith("-") else f"{_q(v)} DESC NULLS LAST"
+                              for v in spec.version if v.lstrip("-") in present) + ", filename DESC"
+            rows = con.execute(
+                f"SELECT number FROM (SELECT number, partial, row_number() OVER (PARTITION BY number ORDER BY {order}) "
+                f"AS _rn FROM {scan} WHERE repo = ?) WHERE _rn = 1 AND partial ORDER BY number", [repo]).fetchall()
+        if rows:
+            out[table] = [r[0] for r in rows]
+    return out
+
+
+__all__ = ["PartialRecords", "RepoCrawler", "RepoCursor", "RepoResult", "Watermark", "partial_records"]
