@@ -94,17 +94,19 @@ class Git:
 
     def run(self, *args: str, input: bytes | None = None, ok: tuple[int, ...] = (0,)) -> bytes:
         cmd = ["git", "--git-dir", self.git_dir, "-c", "core.quotepath=off", *args]
-        return _run(cmd, input=input, timeout=self.timeout_s, ok=ok)
+        return _run(cmd, input=input, timeout=self.timeout_s, ok=ok, what=args[0])
 
 
-def _run(cmd: list[str], *, input: bytes | None = None, timeout: int, ok: tuple[int, ...] = (0,)) -> bytes:
+def _run(cmd: list[str], *, input: bytes | None = None, timeout: int, ok: tuple[int, ...] = (0,),
+         what: str | None = None) -> bytes:
+    what = what or cmd[1]
     try:
         p = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, env=_env())
     except subprocess.TimeoutExpired:
-        raise RetryableError(f"git {cmd[3] if len(cmd) > 3 else ''} timed out after {timeout}s") from None
+        raise RetryableError(f"git {what} timed out after {timeout}s") from None
     if p.returncode not in ok:
         err = p.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitError("git_failed", f"{' '.join(cmd[3:5])}: {err[-1] if err else p.returncode}"[:300])
+        raise GitError("git_failed", f"git {what}: {err[-1] if err else p.returncode}"[:300])
     return p.stdout
 
 
@@ -133,6 +135,7 @@ def mirror(source: str, dest: str, cfg: GitConfig) -> Git:
         refspecs.append("+refs/pull/*/head:refs/pull/*/head")
     if os.path.isdir(os.path.join(dest, "objects")):
         git = Git(dest, cfg.timeout_s)
+        git.run("remote", "set-url", "origin", source)  # the same repository may move (host, mirror)
         git.run("fetch", "--prune", "--quiet", "origin", *refspecs)
         return git
     os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -601,6 +604,15 @@ class RepoGitIngest:
         self._trees([t.base for t, _ in keep])
         self.progress("git_done", len(keep))
 
+
+
+def clone_url_for(api_url: str, repo: str) -> str:
+    """The clone URL an API host implies: api.github.com -> github.com; a GitHub Enterprise (or
+    simulator) API at ``https://host[/api/v3]`` -> ``https://host/owner/name.git``."""
+    base = api_url.rstrip("/")
+    if re.match(r"^https?://api\.github\.com$", base):
+        return f"https://github.com/{repo}.git"
+    return f"{re.sub(r'/api/v3$', '', base)}/{repo}.git"
 
 
 def repo_from_source(source: str) -> str:

@@ -252,13 +252,17 @@ class CrawlSession:
         """Read the repository's merged PRs from its clone, when the clone URL answers."""
         assert self.git_config is not None
         row = self.root.read_latest("repos", repo).to_pylist()
-        url = row[0]["clone_url"] if row else None
+        # The stored clone_url first (it may be stale: an unchanged repository is not re-read),
+        # then the one the API host implies (github.com, or a GitHub Enterprise host).
+        urls = list(dict.fromkeys(u for u in (row[0]["clone_url"] if row else None,
+                                              git_source.clone_url_for(self.config.api_url, repo)) if u))
+        url = next((u for u in urls if git_source.probe(u, self.git_config.probe_timeout_s)), None)
         if not url:
-            return git_source.GitResult(status="unreachable", reason="no_clone_url")
+            return git_source.GitResult(status="unreachable", reason="unreachable", detail=", ".join(urls))
         self.progress("phase", repo, {"phase": "git", "n": 0})
         return git_source.ingest_repo(
             self.root, self.git_config, repo, url, datetime.now(UTC), parts.write,
-            default_branch=row[0]["default_branch"], probe_first=True,
+            default_branch=row[0]["default_branch"] if row else None,
             progress=lambda phase, n: self.progress("phase", repo, {"phase": phase, "n": n}))
 
     def _commit(self, slug: str, res: RepoResult, outcome: RepoOutcome, started: datetime) -> None:

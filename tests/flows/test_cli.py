@@ -68,9 +68,19 @@ def test_demo_runs_offline_and_is_incremental(tmp_path):
     root = DataRoot(tmp_path / "data")
     counts = {t: root.read_latest(t).num_rows for t in TABLES}
     assert all(counts[t] > 0 for t in TABLES), counts
+    # API + git: every merged PR's files come from the clone, with its base snapshot in trees/blobs
+    assert "git source: 3 ok" in out
+    pulls = root.read_latest("pulls").to_pylist()
+    files = root.read_latest("pull_files").to_pylist()
+    merged = {(p["repo"], p["number"]) for p in pulls if p["merged"]}
+    assert merged and {(f["repo"], f["number"]) for f in files if f["source"] == "git"} == merged
+    bases = {(r["repo"], r["commit"]) for r in root.read_latest("trees").to_pylist()}
+    assert {(f["repo"], f["base_sha"]) for f in files if f["source"] == "git"} <= bases
+    blobs = {b["blob_sha"] for b in root.read_latest("blobs").to_pylist()}
+    assert {f["base_blob_sha"] for f in files if f["base_blob_sha"] and not f["skip_reason"]} <= blobs
     second = _cli("demo", "--data", str(tmp_path / "data"), "--no-faults", env=env, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "ok acme/widgets: 0 records, 3 requests" in second.stdout + second.stderr
+    assert "ok acme/widgets: 0 records, 3 requests, git ok" in second.stdout + second.stderr
     assert {t: root.read_latest(t).num_rows for t in TABLES} == counts
 
 

@@ -13,6 +13,7 @@ import pytest
 from ingest.config import GitConfig
 from ingest.errors import ConfigError
 from ingest.git_history import HistoryCommit, parse_raw_numstat, pr_from_commit, split_patches
+from ingest.git_source import clone_url_for
 from ingest.run import GitSession, _table, ingest_git
 from ingest.schema import TABLES
 from ingest.store import DataRoot
@@ -322,3 +323,9 @@ def test_diff_tree_parsers():
              f"diff --git a/y.png b/y.png\nBinary files a/y.png and b/y.png differ\n"
              f"{h2}\ndiff --git a/z b/z\n--- a/z\n+++ b/z\n@@ -1,2 +1 @@\n-deadbeef\n keep\n").encode()
     assert split_patches(patch) == [(h1, ["@@ -1 +1 @@\n-a\n+b", None]), (h2, ["@@ -1,2 +1 @@\n-deadbeef\n keep"])]
+
+
+def test_clone_url_implied_by_the_api_host():
+    assert clone_url_for("https://api.github.com", "psf/requests") == "https://github.com/psf/requests.git"
+    assert clone_url_for("https://ghe.corp/api/v3/", "a/b") == "https://ghe.corp/a/b.git"
+    assert clone_url_for("http://127.0.0.1:8700", "a/b") == "http://127.0.0.1:8700/a/b.git"
