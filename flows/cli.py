@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, help="repositories crawled at once")
     p.add_argument("--git", action="append", default=[], metavar="[OWNER/NAME=]PATH_OR_URL",
                    help="also read merged PRs, diffs and base snapshots from this clone source (repeatable)")
+    p.add_argument("--gharchive", action="append", default=[], metavar="PATH_OR_URL_OR_HOURS",
+                   help="GH Archive hour files: paths, globs, directories, URLs, or hour ranges like "
+                        "2024-01-01..2024-01-02-23 (repeatable)")
     p.add_argument("--no-git", action="store_true",
                    help="do not clone crawled repositories (the git source's auto mode)")
     p.set_defaults(func=cmd_crawl)
@@ -175,7 +178,32 @@ def cmd_crawl(args: argparse.Namespace, console: Any) -> int:
         "crawl", api_url=args.api_url, repos=tuple(args.repo) or None, repos_file=args.repos_file,
         search=args.search, search_limit=args.max_repos, concurrency=args.concurrency)
     git_cfg = pipeline.git.with_overrides("git", mode="off" if args.no_git else None)
+    if args.gharchive:
+        return _gharchive(args, console, pipeline.gharchive, cfg, git_cfg)
     return _crawl(args, console, cfg, None, git_cfg, args.git)
+
+
+def _gharchive(args: argparse.Namespace, console: Any, gha_cfg: Any, crawl_cfg: Any, git_cfg: Any) -> int:
+    """``crawl --gharchive ...``: the hour files first (no API requests), then, when repositories
+    or clone sources are named too, the API crawl (which completes partial records) and git."""
+    from flows.crawl import run_gharchive_flow, set_progress
+    from flows.progress import GhArchiveProgress, print_gharchive_summary
+    from ingest.gharchive_source import check_sources
+
+    files = check_sources(gha_cfg, args.gharchive)
+    _check_data_root(args.data)
+    repos = list(args.repo) or None
+    with GhArchiveProgress(console, total=len(files)) as progress:
+        set_progress(progress)
+        try:
+            result = run_gharchive_flow(args.data, gha_cfg, list(args.gharchive), repos)
+        finally:
+            set_progress(None)
+    print_gharchive_summary(result, console)
+    code = EXIT_RETRYABLE if result["files"]["failed"] else 0
+    if args.repo or args.repos_file or args.search or args.git:
+        code = max(code, _crawl(args, console, crawl_cfg, None, git_cfg, args.git))
+    return code
 
 
 # -- demo --------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ import tomllib
 
 from pydantic import BaseModel, ConfigDict
 
-from ingest.config import CrawlConfig, GitConfig
+from ingest.config import CrawlConfig, GhArchiveConfig, GitConfig
 from ingest.errors import ConfigError
 
-SECTIONS: dict[str, type] = {"crawl": CrawlConfig, "git": GitConfig}
+SECTIONS: dict[str, type] = {"crawl": CrawlConfig, "git": GitConfig, "gharchive": GhArchiveConfig}
 
 
 class PipelineConfig(BaseModel):
@@ -23,6 +23,7 @@ class PipelineConfig(BaseModel):
 
     crawl: CrawlConfig = CrawlConfig()
     git: GitConfig = GitConfig()
+    gharchive: GhArchiveConfig = GhArchiveConfig()
 
 
 def load_config(path: str | os.PathLike[str] | None) -> PipelineConfig:

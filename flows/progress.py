@@ -94,3 +94,50 @@ def print_tables(data: str, console: Console) -> None:
         files = root.table_files(name)
         t.add_row(name, str(root.read_latest(name).num_rows), str(len(files)))
     console.print(t)
+
+
+class GhArchiveProgress:
+    """Progress callback for ``ingest_gharchive``: one bar over hour files, a line per file."""
+
+    def __init__(self, console: Console, total: int):
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=True)
+        self.overall = self.progress.add_task("hour files", total=total)
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> GhArchiveProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: str, name: str, info: dict[str, Any]) -> None:
+        with self.lock:
+            if event == "progress":
+                self.progress.update(self.overall, description=f"hour files · {name} {info['events']:,} events")
+            elif event in ("done", "skipped", "missing"):
+                self.progress.advance(self.overall)
+                o = info.get("outcome")
+                if o is not None:
+                    why = f" ({o.reason})" if o.reason else ""
+                    self.console.print(f"{o.status:>8} {name}{why}: {o.events:,} events, {o.matched:,} matched, "
+                                       f"{sum(o.rows.values()):,} rows")
+                else:
+                    self.console.print(f"{event:>8} {name}")
+
+
+def print_gharchive_summary(result: dict[str, Any], console: Console) -> None:
+    files = result["files"]
+    console.print(f"gharchive {result['crawl_id']} -> {result['data_root']}/raw")
+    console.print("hour files: " + ", ".join(f"{n} {s}" for s, n in files.items() if n))
+    rate = result["events_read"] / result["seconds"] if result["seconds"] else 0
+    console.print(f"events: {result['events_read']:,} read, {result['events_matched']:,} matched "
+                  f"({rate:,.0f} events/s)")
+    console.print("records: " + (", ".join(f"{k} {v}" for k, v in result["rows"].items()) or "none new"))
+    if result["dropped"]:
+        console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in result["dropped"].items()))
+    for f in result["per_file"]:
+        if f["status"] == "failed":
+            console.print(f"[red]failed[/red] {f['name']}: {f['reason']} {f['detail'] or ''}")

@@ -654,6 +654,28 @@ class _Run:
         return out
 
 
+def check_sources(config: GhArchiveConfig, sources: Iterable[str] = ()) -> list[HourFile]:
+    """The hour files ``sources`` name, after the checks that need no reading: a missing, unreadable
+    or non-gzip local file, an explicit URL that is not there, or nothing at all is a one-line
+    ``ConfigError`` (the CLI calls this before any work)."""
+    files = plan(config, sources)
+    if not files:
+        raise ConfigError("nothing to ingest from GH Archive: give files, URLs or an hour range "
+                          "(or [gharchive] start/end)")
+    http = _Http(config)
+    for f in files:
+        if f.kind == "local" and f.explicit:
+            _check_local(f)
+        elif f.kind == "http" and f.explicit:
+            try:
+                http.head(f)
+            except _Missing as exc:
+                raise ConfigError(f"GH Archive URL {f.source}: not found ({exc})") from None
+            except FileFailed as exc:
+                raise ConfigError(f"GH Archive URL {f.source}: {exc.reason}") from None
+    return files
+
+
 def ingest_gharchive(data_root: str | os.PathLike[str], config: GhArchiveConfig, sources: Iterable[str] = (), *,
                      repos: Iterable[str] | None = None, crawl_id: str | None = None,
                      progress: ProgressFn | None = None) -> GhArchiveSummary:
@@ -667,22 +689,8 @@ def ingest_gharchive(data_root: str | os.PathLike[str], config: GhArchiveConfig,
     t0 = time.monotonic()
     progress = progress or (lambda event, name, info: None)
     root = DataRoot(data_root)
-    files = plan(config, sources)
-    if not files:
-        raise ConfigError("nothing to ingest from GH Archive: give files, URLs or an hour range "
-                          "(or [gharchive] start/end)")
-    for f in files:
-        if f.kind == "local" and f.explicit:
-            _check_local(f)
+    files = check_sources(config, sources)
     run = _Run(root, config, build_selection(root, config, repos), crawl_id or new_crawl_id(), progress)
-    for f in files:
-        if f.kind == "http" and f.explicit:
-            try:
-                run.http.head(f)
-            except _Missing as exc:
-                raise ConfigError(f"GH Archive URL {f.source}: not found ({exc})") from None
-            except FileFailed as exc:
-                raise ConfigError(f"GH Archive URL {f.source}: {exc.reason}") from None
 
     try:
         state = root.read_json(STATE) or {}

@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from ingest import git_source
-from ingest.api_source import RepoCrawler, RepoCursor, RepoResult
+from ingest.api_source import RepoCrawler, RepoCursor, RepoResult, partial_records
 from ingest.config import REPO_RE, CrawlConfig, GitConfig, read_repos_file
 from ingest.errors import ConfigError, FatalSourceError, RateLimitWaitTooLong, RetryableError
 from ingest.github_client import GitHubClient, NotFound, RequestRejected
@@ -196,6 +196,9 @@ class CrawlSession:
         self.progress("start", repo, {})
         parts = _PartWriter(self.root, self.crawl_id, slug)
         res = RepoResult(repo, status="failed")
+        # Records other sources left partial (GH Archive's trimmed payloads, PRs known only from
+        # git history) are refetched one by one unless the listing brings them anyway.
+        partial = partial_records(self.root, repo)
         with self.client.counting() as counter:
             for attempt in (1, 2):
                 # Each attempt has its own crawl time, so a PR's file set from a failed attempt
@@ -204,7 +207,7 @@ class CrawlSession:
                 try:
                     res = RepoCrawler(self.client, self.config, repo, cursor, crawled_at,
                                       lambda r, phase, n: self.progress("phase", r, {"phase": phase, "n": n}),
-                                      sink=parts.write).crawl()
+                                      sink=parts.write, partial=partial).crawl()
                     break
                 except NotFound as exc:
                     res = RepoResult(repo, status="failed", reason="not_found", detail=str(exc))

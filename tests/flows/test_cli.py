@@ -199,3 +199,28 @@ def test_crawl_git_source_alone(tmp_path):
         (12, commits["m12"], "git"), (13, commits["s13"], "git")]
     (log_row,) = root.read_latest("crawl_log").to_pylist()
     assert (log_row["repo"], log_row["status"], log_row["git"], log_row["source"]) == ("acme/calc", "ok", "ok", "git")
+
+
+def test_crawl_gharchive_hour_files(tmp_path):
+    """``crawl --gharchive FILE``: events into the raw tables through the flow; a re-run skips the
+    file; a missing file is a one-line error before any work."""
+    from tests.ingest.test_gharchive import TRIMMED_PR_CLOSED, modern_events, write_hour
+
+    hour = write_hour(tmp_path / "2019-05-15-15.json.gz", [*modern_events(), TRIMMED_PR_CLOSED])
+    env = _env(tmp_path)
+    data = tmp_path / "data"
+    bad = _cli("crawl", "--gharchive", str(tmp_path / "2019-05-15-16.json.gz"), "--data", str(data),
+               env=env, cwd=tmp_path, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "2019-05-15-16.json.gz" in bad.stderr
+    assert not (data / "raw").exists()
+    cfg = tmp_path / "pipeline.toml"
+    cfg.write_text('[gharchive]\nrepo_selection = "all"\n')
+    out = _cli("crawl", "--gharchive", str(hour), "--config", str(cfg), "--data", str(data), env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "hour files: 1 done" in out.stderr and "events: 8 read, 6 matched" in out.stderr
+    root = DataRoot(data)
+    pulls = {p["number"]: p for p in root.read_latest("pulls").to_pylist()}
+    assert pulls[3]["partial"] is True and pulls[3]["title"] is None and pulls[2]["partial"] is False
+    assert {i["source"] for i in root.read_latest("issues").to_pylist()} == {"gharchive"}
+    again = _cli("crawl", "--gharchive", str(hour), "--config", str(cfg), "--data", str(data), env=env, cwd=tmp_path)
+    assert again.returncode == 0 and "hour files: 1 skipped" in again.stderr, again.stderr[-3000:]
