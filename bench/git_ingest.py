@@ -8,6 +8,8 @@ files per PR, plus direct commits in between), then runs the git source on it fr
 The peer is the REST API path the crawler otherwise takes for the same diffs: one
 ``GET /repos/{o}/{r}/pulls/{n}/files`` page per 100 files of each PR (GitHub's page limit), at
 5,000 requests per hour per token. Requests are counted from the very diffs the git source read.
+Then the simulator's bench world is crawled twice, API only and API + git, and the requests the
+simulator served are compared (same PRs, same run).
 
     python bench/git_ingest.py [--files 3000] [--prs 5000] [--seed 0]
 """
@@ -109,11 +111,49 @@ def build_history(path: str, n_files: int, n_prs: int, seed: int) -> None:
     subprocess.run(["git", "--git-dir", path, "fast-import", "--quiet"], input=out.getvalue(), check=True)
 
 
+def simulator_peer(n_repos: int, items: int) -> None:
+    """The same PRs through the API and through clones, on the simulator's bench world (whose
+    repositories are real git repositories consistent with its API): requests counted by the
+    simulator for an API-only crawl versus the crawl with the git source on."""
+    from ingest.config import CrawlConfig
+    from ingest.run import crawl
+    from ingest.simulator import SimulatorServer, World, WorldSpec
+
+    world = World.generate(WorldSpec.bench(n_repos=n_repos, items_per_repo=items))
+    repos = tuple(r.full_name for r in world.listed_repos())
+    token = "bench-token"
+    out = {}
+    with SimulatorServer(world, tokens=[token]) as sim:
+        cfg = CrawlConfig(api_url=sim.url, repos=repos, min_request_interval_s=0, concurrency=4,
+                          per_token_concurrency=4)
+        for name, git in (("API only", None), ("API + git", GitConfig())):
+            sim.reset_stats()
+            with tempfile.TemporaryDirectory() as data:
+                t0 = time.perf_counter()
+                summary = crawl(data, cfg, [token], git_config=git)
+                secs = time.perf_counter() - t0
+                files = DataRoot(data).read_latest("pull_files")
+                stats = sim.stats()
+                out[name] = (stats["requests"], stats["by_endpoint"], secs, files.num_rows,
+                             sum(o.git_prs for o in summary.outcomes))
+    api, both = out["API only"], out["API + git"]
+    files_api = sum(v for k, v in api[1].items() if "files" in k)
+    files_both = sum(v for k, v in both[1].items() if "files" in k)
+    print(f"\nsimulator bench world ({n_repos} repos x {items} items), same PRs both ways:")
+    print(f"  API only : {api[0]:,} API requests ({files_api:,} for PR files), {api[3]:,} pull_files rows, "
+          f"{api[2]:.1f}s")
+    print(f"  API + git: {both[0]:,} API requests ({files_both:,} for PR files of unmerged PRs), {both[3]:,} "
+          f"pull_files rows, {both[4]:,} merged PRs read from clones, {both[2]:.1f}s")
+    print(f"  saved: {api[0] - both[0]:,} requests ({100 * (api[0] - both[0]) / api[0]:.0f}% of the crawl)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=3000)
     ap.add_argument("--prs", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sim-repos", type=int, default=20, help="simulator comparison: repositories (0: skip)")
+    ap.add_argument("--sim-items", type=int, default=300)
     ap.add_argument("--build-only", metavar="PATH", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.build_only:
@@ -149,6 +189,8 @@ def main() -> int:
         print(f"API peer: {requests} requests to /pulls/N/files for the same {len(per_pr)} PRs "
               f"= {api_hours:.2f} token-hours at 5,000 requests/hour; the clone used 0 API requests")
         print(f"speed-up over one token: {api_hours * 3600 / secs:.0f}x")
+    if args.sim_repos:
+        simulator_peer(args.sim_repos, args.sim_items)
     return 0
 
 

@@ -359,7 +359,8 @@ class RepoCrawler:
                 moved.add(num)
             self.cur.pr_heads[str(num)] = head
             merged = js.get("merged_at") is not None
-            if num in moved and (self.cfg.pull_files == "all" or (self.cfg.pull_files == "merged" and merged)):
+            mode = self.cfg.pull_files
+            if num in moved and (mode == "all" or mode == ("merged" if merged else "unmerged")):
                 need_files.append(num)
 
         commits, reviews = self._commits_and_reviews(sorted(pulls), moved)

@@ -75,7 +75,9 @@ class CrawlConfig(StageConfig):
     extra_bot_logins: tuple[str, ...] = ()
 
     # What to fetch per pull request.
-    pull_files: Literal["all", "merged", "none"] = "all"
+    # unmerged: what the git source cannot give (it reads merged PRs); the crawl picks it by itself
+    # for a repository whose clone answers while the git source is on.
+    pull_files: Literal["all", "merged", "unmerged", "none"] = "all"
     commits_and_reviews: Literal["graphql", "rest", "none"] = "graphql"
     graphql_batch: int = Field(20, ge=1, le=50)
 

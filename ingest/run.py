@@ -199,13 +199,19 @@ class CrawlSession:
         # Records other sources left partial (GH Archive's trimmed payloads, PRs known only from
         # git history) are refetched one by one unless the listing brings them anyway.
         partial = partial_records(self.root, repo)
+        git_url = self._git_url(repo) if self.git_config and self.git_config.mode == "auto" else None
+        config = self.config
+        if git_url:
+            # The clone will give every merged PR's diff: the API fetches files only for the rest.
+            config = config.model_copy(update={"pull_files": {"all": "unmerged", "merged": "none"}.get(
+                config.pull_files, config.pull_files)})
         with self.client.counting() as counter:
             for attempt in (1, 2):
                 # Each attempt has its own crawl time, so a PR's file set from a failed attempt
                 # never mixes with the retry's (child sets are chosen by crawl time).
                 crawled_at = datetime.now(UTC)
                 try:
-                    res = RepoCrawler(self.client, self.config, repo, cursor, crawled_at,
+                    res = RepoCrawler(self.client, config, repo, cursor, crawled_at,
                                       lambda r, phase, n: self.progress("phase", r, {"phase": phase, "n": n}),
                                       sink=parts.write, partial=partial).crawl()
                     break
@@ -235,7 +241,7 @@ class CrawlSession:
         if res.status != "failed":
             parts.write(res.rows)
             if res.status == "ok" and self.git_config and self.git_config.mode == "auto":
-                git = self._git_after_api(repo, parts)
+                git = self._git_after_api(repo, parts, git_url)
                 dropped.update(git.dropped)
         outcome = RepoOutcome(
             repo=res.repo, status=res.status, reason=res.reason, detail=res.detail,
@@ -251,17 +257,22 @@ class CrawlSession:
         self.progress("done", repo, {"outcome": outcome})
         return outcome
 
-    def _git_after_api(self, repo: str, parts: _PartWriter) -> git_source.GitResult:
-        """Read the repository's merged PRs from its clone, when the clone URL answers."""
+    def _git_url(self, repo: str) -> str | None:
+        """The repository's clone URL if it answers: the stored clone_url first (it may be stale:
+        an unchanged repository is not re-read), then the one the API host implies (github.com,
+        or a GitHub Enterprise host)."""
         assert self.git_config is not None
         row = self.root.read_latest("repos", repo).to_pylist()
-        # The stored clone_url first (it may be stale: an unchanged repository is not re-read),
-        # then the one the API host implies (github.com, or a GitHub Enterprise host).
         urls = list(dict.fromkeys(u for u in (row[0]["clone_url"] if row else None,
                                               git_source.clone_url_for(self.config.api_url, repo)) if u))
-        url = next((u for u in urls if git_source.probe(u, self.git_config.probe_timeout_s)), None)
+        return next((u for u in urls if git_source.probe(u, self.git_config.probe_timeout_s)), None)
+
+    def _git_after_api(self, repo: str, parts: _PartWriter, url: str | None) -> git_source.GitResult:
+        """Read the repository's merged PRs from its clone (probed before the API crawl)."""
+        assert self.git_config is not None
+        row = self.root.read_latest("repos", repo).to_pylist()
         if not url:
-            return git_source.GitResult(status="unreachable", reason="unreachable", detail=", ".join(urls))
+            return git_source.GitResult(status="unreachable", reason="unreachable")
         self.progress("phase", repo, {"phase": "git", "n": 0})
         return git_source.ingest_repo(
             self.root, self.git_config, repo, url, datetime.now(UTC), parts.write,
