@@ -261,3 +261,50 @@ def test_bounded_memory_parts_give_the_same_tables(tmp_path, make_sim):
     assert _stored(parts) == _stored(DataRoot(tmp_path / "one"))
     (o,) = summary.outcomes
     assert o.records["comments"] == parts.read_latest("comments").num_rows
+
+
+def test_api_plus_git_reads_merged_prs_from_clones_exactly(tmp_path, make_sim):
+    """With the git source on, merged PRs' files come from the simulator's real git repositories
+    (equal to what its API reports, plus blob SHAs and base snapshots), the API fetches files only
+    for unmerged PRs, and a mutation's new merges arrive on the next crawl."""
+    from ingest.config import GitConfig
+
+    world = World.generate(WorldSpec.demo(seed=5))
+    sim = make_sim(world)
+    repos = _listed(world)
+    summary = crawl(tmp_path, _cfg(sim, repos, concurrency=2), [TOKEN], git_config=GitConfig())
+    crawled = {o.repo for o in summary.outcomes if o.status == "ok"}
+    assert {o.git for o in summary.outcomes if o.status == "ok"} == {"ok"}
+    root = DataRoot(tmp_path)
+
+    def check() -> None:
+        expected = _expected(world, crawled)
+        assert _keys(root.read_latest("pull_files"), "pull_files") == expected["pull_files"]
+        rows = {(r["repo"], r["number"], r["path"]): r for r in root.read_latest("pull_files").to_pylist()}
+        blobs = {b["blob_sha"]: b for b in root.read_latest("blobs").to_pylist()}
+        trees = {(t["repo"], t["commit"]): t for t in root.read_latest("trees").to_pylist()}
+        n_merged = 0
+        for key in expected["pull_files"]:
+            it = world.issue(key[0], key[1])
+            (f,) = [f for f in it.pull.files if f.filename == key[2]]
+            row = rows[key]
+            assert row["source"] == ("git" if it.pull.merged else "api"), key
+            assert (row["status"], row["previous_path"], row["head_blob_sha"]) == (
+                f.status, f.previous_filename, f.sha), key
+            if not it.pull.merged:
+                continue
+            n_merged += 1
+            assert (row["head_sha"], row["base_sha"]) == (it.pull.head_sha, it.pull.base_sha), key
+            if not f.binary:
+                assert (row["additions"], row["deletions"], row["patch"]) == (f.additions, f.deletions, f.patch), key
+            base_tree = it.pull.base_files
+            if row["base_blob_sha"] and not row["skip_reason"]:
+                # the pre-image is one lookup away and equals the base branch's file
+                assert blobs[row["base_blob_sha"]]["content"] == base_tree[row["previous_path"] or row["path"]]
+            assert trees[(key[0], row["base_sha"])]["paths"] == sorted(base_tree)
+        assert n_merged > 20
+
+    check()
+    sim.mutate(seed=11, new_pulls=6, pushed_pulls=3, merged_pulls=4)
+    crawl(tmp_path, _cfg(sim, repos, concurrency=2), [TOKEN], git_config=GitConfig())
+    check()
