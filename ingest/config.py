@@ -8,6 +8,7 @@ reported in one line naming the key, never echoing the value (it could be a secr
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -55,14 +56,11 @@ def _one_line(exc: ValidationError, section: str) -> str:
     return f"config error: {loc}: {msg}{more}"
 
 
-class CrawlConfig(StageConfig):
-    """What to crawl from the GitHub REST/GraphQL API and how hard to push it."""
+class RepoSelection(StageConfig):
+    """Which repositories and records a source keeps: a list, the repository filters, bots."""
 
-    api_url: str = "https://api.github.com"
     repos: tuple[str, ...] = ()
     repos_file: str | None = None
-    search: str | None = None
-    search_limit: int = Field(1000, ge=1, le=1000)  # GitHub search returns at most 1,000 results
 
     # Repository filters (each skip is counted by reason).
     min_stars: int = Field(5, ge=0)  # Kimi-Dev's recipe
@@ -73,6 +71,29 @@ class CrawlConfig(StageConfig):
     # Record filters.
     drop_bots: bool = True
     extra_bot_logins: tuple[str, ...] = ()
+
+    @field_validator("repos")
+    @classmethod
+    def _repos(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for r in v:
+            if not REPO_RE.match(r):
+                raise ValueError(f"not an owner/name repository: {r!r}")
+        return v
+
+    @field_validator("licenses", "extra_bot_logins")
+    @classmethod
+    def _nonempty_items(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not s.strip() for s in v):
+            raise ValueError("empty entry")
+        return v
+
+
+class CrawlConfig(RepoSelection):
+    """What to crawl from the GitHub REST/GraphQL API and how hard to push it."""
+
+    api_url: str = "https://api.github.com"
+    search: str | None = None
+    search_limit: int = Field(1000, ge=1, le=1000)  # GitHub search returns at most 1,000 results
 
     # What to fetch per pull request.
     # unmerged: what the git source cannot give (it reads merged PRs); the crawl picks it by itself
@@ -106,21 +127,6 @@ class CrawlConfig(StageConfig):
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be an http(s) URL")
         return v.rstrip("/")
-
-    @field_validator("repos")
-    @classmethod
-    def _repos(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for r in v:
-            if not REPO_RE.match(r):
-                raise ValueError(f"not an owner/name repository: {r!r}")
-        return v
-
-    @field_validator("licenses", "extra_bot_logins")
-    @classmethod
-    def _nonempty_items(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if any(not s.strip() for s in v):
-            raise ValueError("empty entry")
-        return v
 
 
 # Paths whose diffs teach nothing and whose pre-images are not kept (each skip is counted).
@@ -197,13 +203,11 @@ def read_repos_file(path: str) -> tuple[str, ...]:
 
 
 # --- GH Archive source ------------------------------------------------------------------------------
-from datetime import UTC, datetime  # noqa: E402  (kept with the class it serves; the module above is untouched)
-
 GhEventType = Literal["IssuesEvent", "IssueCommentEvent", "PullRequestEvent", "PullRequestReviewEvent",
                       "PullRequestReviewCommentEvent"]
 
 
-class GhArchiveConfig(StageConfig):
+class GhArchiveConfig(RepoSelection):
     """Which GH Archive hour files to stream, which events to keep, and for which repositories.
 
     Hour files come from the sources named on the command line (paths, globs, directories, URLs,
@@ -217,19 +221,10 @@ class GhArchiveConfig(StageConfig):
     event_types: tuple[GhEventType, ...] = ("IssuesEvent", "IssueCommentEvent", "PullRequestEvent",
                                             "PullRequestReviewEvent", "PullRequestReviewCommentEvent")
 
-    # Repository selection. "auto": the explicit list when one is given, else the repositories of the
-    # ``repos`` table that pass the filters below, else every repository (discovery mode).
-    repos: tuple[str, ...] = ()
-    repos_file: str | None = None
+    # Repository selection (repos, repos_file, the repository filters and bots: RepoSelection).
+    # "auto": the explicit list when one is given, else the repositories of the ``repos`` table that
+    # pass the filters, else every repository (discovery mode).
     repo_selection: Literal["auto", "list", "repos_table", "all"] = "auto"
-    min_stars: int = Field(5, ge=0)
-    licenses: tuple[str, ...] = DEFAULT_LICENSES
-    include_forks: bool = False
-    include_archived: bool = False
-
-    # Record filters (as the API crawl).
-    drop_bots: bool = True
-    extra_bot_logins: tuple[str, ...] = ()
 
     # Memory bound: buffered rows are written as a part once either limit is reached.
     flush_rows: int = Field(50_000, ge=100)
@@ -265,21 +260,6 @@ class GhArchiveConfig(StageConfig):
             raise ValueError("empty list")
         if len(set(v)) != len(v):
             raise ValueError("duplicate entry")
-        return v
-
-    @field_validator("repos")
-    @classmethod
-    def _repo_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for r in v:
-            if not REPO_RE.match(r):
-                raise ValueError(f"not an owner/name repository: {r!r}")
-        return v
-
-    @field_validator("licenses", "extra_bot_logins")
-    @classmethod
-    def _no_empty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if any(not s.strip() for s in v):
-            raise ValueError("empty entry")
         return v
 
     def model_post_init(self, _context: Any) -> None:

@@ -2683,24 +2683,9 @@ def _apply_file(tree: dict[str, bytes], f: PullFile, head: dict[str, bytes]) -> 
 def _plain_commit(
     world: World, login: str, message: str, when: datetime, parents: list[str], files: dict[str, bytes]
 ) -> Commit:
+    """A commit pushed by ``login`` (author and committer)."""
     name, email = identity(world, login)
-    return world.add_commit(
-        Commit(
-            sha="",
-            message=message,
-            author_name=name,
-            author_email=email,
-            author_date=when,
-            committer_name=name,
-            committer_email=email,
-            committer_date=when,
-            author_login=login,
-            committer_login=login,
-            tree_sha="",
-            parents=parents,
-        ),
-        files,
-    )
+    return _new_commit(world, (name, email, login), (name, email, login), message, when, parents, files)
 
 
 def _web_commit(
@@ -2711,24 +2696,25 @@ def _web_commit(
     parents: list[str],
     files: dict[str, bytes],
 ) -> Commit:
-    name, email, login = author
-    return world.add_commit(
-        Commit(
-            sha="",
-            message=message,
-            author_name=name,
-            author_email=email,
-            author_date=when,
-            committer_name=GITHUB_NAME,
-            committer_email=GITHUB_EMAIL,
-            committer_date=when,
-            author_login=login,
-            committer_login="web-flow",
-            tree_sha="",
-            parents=parents,
-        ),
-        files,
+    """A commit GitHub made on ``author``'s behalf (merge and squash buttons): GitHub commits it."""
+    return _new_commit(world, author, (GITHUB_NAME, GITHUB_EMAIL, "web-flow"), message, when, parents, files)
+
+
+def _new_commit(
+    world: World,
+    author: tuple[str, str, str | None],
+    committer: tuple[str, str, str | None],
+    message: str,
+    when: datetime,
+    parents: list[str],
+    files: dict[str, bytes],
+) -> Commit:
+    commit = Commit(
+        sha="", message=message, author_name=author[0], author_email=author[1], author_date=when,
+        committer_name=committer[0], committer_email=committer[1], committer_date=when,
+        author_login=author[2], committer_login=committer[2], tree_sha="", parents=parents,
     )
+    return world.add_commit(commit, files)
 
 
 def seal_pull_commits(world: World, pull: PullData, start: int = 0) -> None:
