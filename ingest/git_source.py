@@ -35,6 +35,7 @@ from ingest.errors import ConfigError, RetryableError, SweCurateError
 from ingest.filters import is_bot, is_test_path
 from ingest.git_history import (
     COMMIT_FORMAT,
+    HEX40,
     CommitRecord,
     Diff,
     HistoryPR,
@@ -252,12 +253,12 @@ class RepoGitIngest:
                 found[parts[0]] = (parts[1], int(parts[2]))
         return found
 
-    def _parents(self, commits: set[str]) -> dict[str, list[str]]:
+    def _commit_info(self, commits: set[str]) -> dict[str, CommitRecord]:
         if not commits:
             return {}
-        out = self.git.run("rev-list", "--no-walk", "--parents", "--stdin",
+        out = self.git.run("log", "--no-walk=unsorted", "--stdin", "-z", COMMIT_FORMAT,
                            input="\n".join(sorted(commits)).encode() + b"\n")
-        return {ln.split()[0]: ln.split()[1:] for ln in out.decode().splitlines() if ln.strip()}
+        return {c.sha: c for c in parse_commits(out)}
 
     def _merge_base(self, a: str, b: str) -> str | None:
         out = self.git.run("merge-base", a, b, ok=(0, 1)).decode().strip()
@@ -273,7 +274,18 @@ class RepoGitIngest:
         shas = {s for p in api for s in (p["base_sha"], p["head_sha"], p["merge_commit_sha"]) if s}
         objects = self._objects(shas)
         merges = {p["merge_commit_sha"] for p in api if objects.get(p["merge_commit_sha"] or "", ("",))[0] == "commit"}
-        parents = self._parents(merges)
+        info = self._commit_info(merges)
+        parents = {sha: list(c.parents) for sha, c in info.items()}
+        # The API's commits of each PR: a rebase merge put that many commits on the base branch.
+        api_commits = self.root.read_latest("pull_commits", self.repo).to_pylist()
+        last_message: dict[int, tuple[int, str]] = {}
+        for c in api_commits:
+            if c["source"] == "api":
+                k, _ = last_message.get(c["number"], (-1, ""))
+                if (c["position"] or 0) >= k:
+                    last_message[c["number"]] = ((c["position"] or 0), c["message"] or "")
+        self._api_commit_numbers = {c["number"] for c in api_commits if c["source"] == "api"}
+        rebased: dict[int, str] = {}  # number -> "<merge commit>~<n>"
         # (number, start, head, api row or None, history) -> the diff base is merge-base(start, head)
         plans: list[tuple[int, str | None, str, bool, tuple[HistoryPR, str] | None, str | None]] = []
         fixed: dict[int, str] = {}  # squash / rebase merges: the base is the merge commit's parent
@@ -294,7 +306,13 @@ class RepoGitIngest:
                 self.result.dropped["pull:commits_missing"] += 1
                 continue
             if head == m and len(ps) == 1:
-                fixed[n] = ps[0]
+                n_commits = last_message.get(n, (0, ""))[0] + 1
+                if n_commits > 1 and info[m].message.strip() == last_message[n][1].strip():
+                    # Rebase merge: the PR's commits were replayed on the base, the last one is
+                    # the merge commit (a squash commit has its own message).
+                    rebased[n] = f"{m}~{n_commits}"
+                else:
+                    fixed[n] = ps[0]
                 start = None
             else:
                 start = p["base_sha"] if p["base_sha"] in has else (ps[0] if ps else (hist[0].base if hist else None))
@@ -306,7 +324,12 @@ class RepoGitIngest:
                 if h.style == "squash":
                     fixed[n] = h.base
                 plans.append((n, None if h.style == "squash" else h.base, h.head, False, (h, branch), branch))
-        bases = self._merge_bases([(n, start, head) for n, start, head, *_ in plans if n not in fixed])
+        if rebased:
+            revs = sorted(rebased)
+            out = self.git.run("rev-parse", *[rebased[n] for n in revs], ok=(0, 128)).decode().split()
+            fixed.update({n: sha for n, sha in zip(revs, out, strict=False) if HEX40.match(sha)})
+        bases = self._merge_bases([(n, start, head) for n, start, head, *_ in plans
+                                   if n not in fixed and n not in rebased])
         out: list[Target] = []
         for n, start, head, is_api, hist_pr, branch in sorted(plans, key=lambda x: x[0]):
             base = fixed.get(n) or bases.get(n)
@@ -496,20 +519,16 @@ class RepoGitIngest:
         if pending:
             self._stored_blobs = self._column("blobs", "blob_sha")
             self._stored_trees = self._column("trees", "commit")
-            api_commits = set(self._column("pull_commits", "number", source="api"))
             for batch in self._batches(pending):
-                self._do_batch(batch, api_commits)
+                self._do_batch(batch, self._api_commit_numbers)
                 self._flush()
             self._flush(force=True)
         res.state = {"prs": dict(sorted(self.done.items(), key=lambda kv: int(kv[0]))),
                      "default_branch": self.default_branch}
         return res
 
-    def _column(self, table: str, column: str, source: str | None = None) -> set[Any]:
+    def _column(self, table: str, column: str) -> set[Any]:
         t = self.root.read_latest(table, self.repo) if table != "blobs" else self._blobs_of_repo()
-        if source is not None and len(t):
-            return {v for v, s in zip(t.column(column).to_pylist(), t.column("source").to_pylist(),
-                                      strict=True) if s == source}
         return set(t.column(column).to_pylist())
 
     def _blobs_of_repo(self) -> Any:

@@ -93,6 +93,9 @@ def build_calc(path: Path) -> tuple[Repo, dict[str, str]]:
     r.write({"poetry.lock": "a==3\n"})  # a bot's PR: the API crawl drops it, so history must too
     r.git("commit", "-q", "-m", "Bump a from 2 to 3 (#16)",
           "--author", "dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>")
+    # #17, rebase-merged: its two commits replayed on main, no merge commit, no "(#17)" subject
+    c["r1"] = r.commit("Speed up add", {"src/calc/core.py": CORE_2 + "\n\nFAST = True\n"})
+    c["r2"] = r.commit("Speed up sub", {"src/calc/core.py": CORE_2 + "\n\nFAST = True\nSUB = True\n"})
     r.git("checkout", "-q", "-b", "wip")
     c["wip"] = r.commit("Work in progress (#14)", {"README.md": "# calc\n\nWIP\n"})
     r.git("checkout", "-q", "main")
@@ -205,15 +208,15 @@ def test_rerun_is_incremental_and_blobs_are_stored_once(calc, tmp_path):
     before = {t: root.read_all(t).num_rows for t in ("pull_files", "blobs", "trees", "pulls")}
     again = ingest_git(root.url, _cfg(), [str(r.path)])
     assert again.outcomes[0].git_prs == 0 and again.outcomes[0].records == {}
-    # a new squash PR touching core.py again: only it is read; core.py's current blob (the
+    # a new squash PR touching the test file again: only it is read; the file's current blob (the
     # post-image of #12, now the pre-image of #15) is not stored a second time
-    c15 = r.commit("Document add (#15)", {"src/calc/core.py": "# calc core\n" + CORE_2})
+    c15 = r.commit("Test add more (#15)", {"tests/test_core.py": TEST_1 + "\n\ndef test_more():\n    pass\n"})
     third = ingest_git(root.url, _cfg(), [str(r.path)])
     assert third.outcomes[0].git_prs == 1
     assert third.outcomes[0].records == {"blobs": 1, "pull_commits": 1, "pull_files": 1, "pulls": 1, "trees": 1}
     assert root.read_all("blobs").num_rows == before["blobs"] + 1
     files = [f for f in root.read_latest("pull_files").to_pylist() if f["number"] == 15]
-    assert [(f["path"], f["base_sha"], f["head_sha"]) for f in files] == [("src/calc/core.py", r.sha(f"{c15}^"), c15)]
+    assert [(f["path"], f["base_sha"], f["head_sha"]) for f in files] == [("tests/test_core.py", r.sha(f"{c15}^"), c15)]
 
 
 def test_api_rows_decide_base_and_head(calc, tmp_path):
@@ -230,25 +233,32 @@ def test_api_rows_decide_base_and_head(calc, tmp_path):
                 "state": "closed", "base_ref": "main", "updated_at": now, "partial": False, "source": "api",
                 "crawled_at": now, **kw}
     # 12: the API head is a SHA the clone never saw (force-pushed away): M^2 stands in for it.
-    # 13: squash merge. 20: unknown to the clone entirely.
+    # 13: squash merge. 17: rebase merge (two commits). 20: unknown to the clone entirely.
     rows = [pull(12, base_sha=c["readme"], head_sha="f" * 40, merge_commit_sha=c["m12"], title="Coerce (API)"),
             pull(13, base_sha=c["m12"], head_sha="e" * 40, merge_commit_sha=c["s13"], title="Rename (API)"),
+            pull(17, base_sha=c["m12"], head_sha="9" * 40, merge_commit_sha=c["r2"], title="Speed up"),
             pull(20, base_sha="d" * 40, head_sha="c" * 40, merge_commit_sha="b" * 40)]
     root.write_parquet("raw/pulls/batch=x/part-0.parquet", _table("pulls", rows))
     commit = {f.name: None for f in TABLES["pull_commits"].schema}
+
+    def api_commit(n, sha, pos, msg):
+        return {**commit, "record_id": f"acme__calc-{n}", "repo": "acme/calc", "number": n, "sha": sha,
+                "position": pos, "message": msg, "author_login": "alice", "source": "api", "crawled_at": now}
     root.write_parquet("raw/pull_commits/batch=x/part-0.parquet", _table("pull_commits", [
-        {**commit, "record_id": "acme__calc-12", "repo": "acme/calc", "number": 12, "sha": c["a1"], "position": 0,
-         "author_login": "alice", "source": "api", "crawled_at": now}]))
+        api_commit(12, c["a1"], 0, "Coerce add arguments\n\nFixes #7"),
+        api_commit(17, "8" * 40, 0, "Speed up add"), api_commit(17, "7" * 40, 1, "Speed up sub")]))
     s = ingest_git(root.url, _cfg(), [str(r.path)])
     assert s.outcomes[0].dropped["pull:commits_missing"] == 1
     pulls = {p["number"]: p for p in root.read_latest("pulls").to_pylist()}
     assert pulls[12]["title"] == "Coerce (API)" and pulls[12]["source"] == "api"
     files = root.read_latest("pull_files").to_pylist()
-    assert {(f["number"], f["head_sha"], f["base_sha"]) for f in files} == {(12, c["a2"], c["c0"]),
-                                                                           (13, c["s13"], c["m12"])}
+    assert {(f["number"], f["head_sha"], f["base_sha"]) for f in files} == {
+        (12, c["a2"], c["c0"]), (13, c["s13"], c["m12"]), (17, c["r2"], r.sha(f"{c['r1']}^"))}
+    (f17,) = [f for f in files if f["number"] == 17]
+    assert (f17["additions"], f17["deletions"]) == (4, 0)  # both replayed commits, not just the last
     commits = root.read_latest("pull_commits").to_pylist()
     assert [(x["number"], x["author_login"], x["source"]) for x in commits] == [
-        (12, "alice", "api"), (13, None, "git")]
+        (12, "alice", "api"), (13, None, "git"), (17, "alice", "api"), (17, "alice", "api")]
 
 
 def test_limits_skip_whole_prs_and_are_counted(calc, tmp_path):
