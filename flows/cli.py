@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not clone crawled repositories (the git source's auto mode)")
     p.set_defaults(func=cmd_crawl)
 
+    p = sub.add_parser("dedup", help="flag exact and near-duplicate issues and PRs (incremental)")
+    _common(p)
+    p.add_argument("--threshold", type=float, help="Jaccard similarity of a near-duplicate pair (default 0.8)")
+    p.set_defaults(func=cmd_dedup)
+
     p = sub.add_parser("demo", help="the pipeline offline, on the built-in GitHub simulator")
     _common(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated world")
@@ -206,6 +211,28 @@ def _gharchive(args: argparse.Namespace, console: Any, gha_cfg: Any, crawl_cfg: 
     return code
 
 
+# -- dedup -------------------------------------------------------------------------------------
+def cmd_dedup(args: argparse.Namespace, console: Any) -> int:
+    from flows.config import load_config
+
+    cfg = load_config(args.config).dedup.with_overrides("dedup", threshold=args.threshold)
+    return _dedup(args.data, cfg, console)
+
+
+def _dedup(data: str, cfg: Any, console: Any) -> int:
+    from flows.dedup import run_dedup_flow
+    from flows.progress import print_dedup_summary
+    from ingest.store import DataRoot
+
+    root = DataRoot(data)
+    if not (root.table_files("issues") or root.table_files("pulls")):
+        raise ConfigError(f"--data {data}: no raw issues or pulls to dedup (run swe-curate crawl first)")
+    with console.status("dedup: hashing new records, linking, flagging"):
+        result = run_dedup_flow(data, cfg)
+    print_dedup_summary(result, root.url, console)
+    return 0
+
+
 # -- demo --------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace, console: Any) -> int:
     from flows.config import load_config
@@ -235,6 +262,8 @@ def cmd_demo(args: argparse.Namespace, console: Any) -> int:
                   f"{f['secondary']} secondary limits, {f['truncated']} truncated bodies; "
                   f"{stats['primary_limited']} requests over the primary limit")
     print_tables(args.data, console)
+    if code == 0:
+        code = _dedup(args.data, pipeline.dedup, console)
     return code
 
 

@@ -12,10 +12,12 @@ import tomllib
 
 from pydantic import BaseModel, ConfigDict
 
+from dedup.config import DedupConfig
 from ingest.config import CrawlConfig, GhArchiveConfig, GitConfig
 from ingest.errors import ConfigError
 
-SECTIONS: dict[str, type] = {"crawl": CrawlConfig, "git": GitConfig, "gharchive": GhArchiveConfig}
+SECTIONS: dict[str, type] = {"crawl": CrawlConfig, "git": GitConfig, "gharchive": GhArchiveConfig,
+                             "dedup": DedupConfig}
 
 
 class PipelineConfig(BaseModel):
@@ -24,6 +26,7 @@ class PipelineConfig(BaseModel):
     crawl: CrawlConfig = CrawlConfig()
     git: GitConfig = GitConfig()
     gharchive: GhArchiveConfig = GhArchiveConfig()
+    dedup: DedupConfig = DedupConfig()
 
 
 def load_config(path: str | os.PathLike[str] | None) -> PipelineConfig:

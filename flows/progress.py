@@ -141,3 +141,20 @@ def print_gharchive_summary(result: dict[str, Any], console: Console) -> None:
     for f in result["per_file"]:
         if f["status"] == "failed":
             console.print(f"[red]failed[/red] {f['name']}: {f['reason']} {f['detail'] or ''}")
+
+
+def print_dedup_summary(result: dict[str, Any], data_root: str, console: Console) -> None:
+    """Counts by kind and outcome (kept, dropped as exact or near duplicates) and what the run did."""
+    console.print(f"dedup run {result['run']} -> {data_root}/dedup/flags/flags.parquet"
+                  + (" (index rebuilt: settings changed)" if result["rebuilt"] and result["run"] > 1 else ""))
+    console.print(f"records hashed: {result['records_hashed']:,} in {result['partitions']} partitions; "
+                  f"LSH {result['bands'][0]} bands x {result['bands'][1]} rows; {result['buckets_recomputed']:,} "
+                  f"buckets recomputed; {result['candidate_pairs']:,} candidate pairs verified")
+    t = Table(title=f"dedup flags ({result['docs']:,} documents, {result['clusters']:,} clusters)")
+    t.add_column("kind")
+    for col in ("kept", "dropped: exact", "dropped: near"):
+        t.add_column(col, justify="right")
+    counts = result["counts"]
+    for kind in sorted({k.split(":")[0] for k in counts}):
+        t.add_row(kind, *(str(counts.get(f"{kind}:{o}", 0)) for o in ("kept", "exact", "near")))
+    console.print(t)

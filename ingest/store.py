@@ -103,10 +103,15 @@ class DataRoot:
             con.register_filesystem(self.fs)
         return con
 
-    def read_latest(self, table: str, repo: str | None = None) -> pa.Table:
+    def read_latest(self, table: str, repo: str | None = None, records: pa.Table | None = None) -> pa.Table:
         """Current rows of a raw table: newest version per key across all batches (optionally of
-        one repository only, filtered inside the scan)."""
-        return read_latest(self, TABLES[table], repo)
+        one repository, or of the ``records`` (a table of ``repo, number``), filtered inside the
+        scan so other rows' columns are never materialized)."""
+        return read_latest(self, TABLES[table], repo, records)
+
+    def batches(self, table: str) -> list[str]:
+        """The batch ids (crawl ids) a raw table has, sorted."""
+        return sorted({f.rsplit("/batch=", 1)[1].split("/", 1)[0] for f in self.table_files(table)})
 
     def read_all(self, table: str) -> pa.Table:
         """Every stored row version of a raw table (for audits and tests)."""
@@ -146,7 +151,8 @@ def _conform(t: pa.Table, spec: TableSpec) -> pa.Table:
     return t.select(spec.schema.names).cast(spec.schema)
 
 
-def read_latest(root: DataRoot, spec: TableSpec, repo: str | None = None) -> pa.Table:
+def read_latest(root: DataRoot, spec: TableSpec, repo: str | None = None,
+                records: pa.Table | None = None) -> pa.Table:
     files = root.table_files(spec.name)
     if not files:
         return spec.schema.empty_table()
@@ -154,20 +160,23 @@ def read_latest(root: DataRoot, spec: TableSpec, repo: str | None = None) -> pa.
     scan = _scan(root, files)
     if repo is not None:
         scan = f"(SELECT * FROM {scan} WHERE repo = '{repo.replace(chr(39), chr(39) * 2)}')"
+    if records is not None:
+        scan = f"(SELECT * FROM {scan} SEMI JOIN _records USING (repo, number))"
     with root.connect() as con:
+        if records is not None:
+            con.register("_records", records.select(["repo", "number"]))
         present = _present(con, scan)
-    # A version column no file has yet (older batches) orders nothing.
-    order = ", ".join(f"coalesce({_q(v[1:])}, false) ASC" if v.startswith("-") else f"{_q(v)} DESC NULLS LAST"
-                      for v in spec.version if v.lstrip("-") in present) + ", filename DESC"
-    if spec.parent:
-        parent = ", ".join(_q(k) for k in spec.parent)
-        # Child rows are a set per parent: take every row of the parent's newest crawl (one
-        # crawl of a repository shares one crawled_at, whichever part file holds the rows).
-        inner = f"SELECT *, dense_rank() OVER (PARTITION BY {parent} ORDER BY crawled_at DESC) AS _v FROM {scan}"
-        inner = f"SELECT * FROM ({inner}) WHERE _v = 1"
-    else:
-        inner = f"SELECT * FROM {scan}"
-    with root.connect() as con:
+        # A version column no file has yet (older batches) orders nothing.
+        order = ", ".join(f"coalesce({_q(v[1:])}, false) ASC" if v.startswith("-") else f"{_q(v)} DESC NULLS LAST"
+                          for v in spec.version if v.lstrip("-") in present) + ", filename DESC"
+        if spec.parent:
+            parent = ", ".join(_q(k) for k in spec.parent)
+            # Child rows are a set per parent: take every row of the parent's newest crawl (one
+            # crawl of a repository shares one crawled_at, whichever part file holds the rows).
+            inner = f"SELECT *, dense_rank() OVER (PARTITION BY {parent} ORDER BY crawled_at DESC) AS _v FROM {scan}"
+            inner = f"SELECT * FROM ({inner}) WHERE _v = 1"
+        else:
+            inner = f"SELECT * FROM {scan}"
         sql = (f"SELECT {_cols(spec, present)} FROM (SELECT *, row_number() OVER (PARTITION BY {key} "
                f"ORDER BY {order}) AS _rn FROM ({inner})) WHERE _rn = 1 ORDER BY {key}")
         return _conform(con.sql(sql).to_arrow_table(), spec)

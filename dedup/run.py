@@ -1,0 +1,409 @@
+"""The dedup stage's one I/O entry: exact and near-duplicate flags for every issue and PR document.
+
+Reads: the raw tables ``issues``, ``pulls``, ``comments``, ``pull_files`` (only records in batches
+this stage has not seen), and its own index under ``dedup/``. Writes, per run ``R``:
+``dedup/signatures|shingles|bands/run=R/part-NNNNN.parquet`` (one part per partition of records),
+``dedup/buckets/run=R.parquet`` and ``dedup/edges/run=R.parquet`` (the LSH buckets the run
+recomputed and every candidate pair in them with its exact Jaccard), then ``dedup/flags/flags.parquet``
+and, last, ``dedup/state.json`` (the batches seen, the runs, the index fingerprint).
+
+The one idea: a bucket's edges depend only on its members, so a run recomputes exactly the buckets
+its new or changed records fall into (reading old members' stored shingle sets, never their text)
+and keeps every other bucket's edges; components over the current edges then give the same
+clusters, and the same flags, as a run over everything at once. Thresholds and the keep policy
+apply after the stored Jaccards, so re-tuning them never re-hashes anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dedup import lsh, minhash
+from dedup.config import DedupConfig
+from dedup.documents import DOC_RULES, build_documents
+from dedup.schema import BANDS, BUCKETS, EDGES, FLAGS, FLAGS_VERSION, SHINGLES, SIGNATURES
+from ingest.errors import ConfigError
+from ingest.store import DataRoot
+
+log = logging.getLogger("swe_curate.dedup")
+
+INPUT_TABLES = ("issues", "pulls", "comments", "pull_files")
+STATE = "dedup/state.json"
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class DedupSummary:
+    run: int
+    rebuilt: bool
+    new_batches: int
+    records_hashed: int
+    partitions: int
+    buckets_recomputed: int
+    candidate_pairs: int
+    docs: int
+    clusters: int
+    counts: dict[str, int] = field(default_factory=dict)  # "<kind>:<kept|exact|near>" -> records
+    bands: tuple[int, int] = (0, 0)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class DedupRun:
+    """One dedup run over a data root (the flows map ``hash_partition`` over ``partitions()``)."""
+
+    def __init__(self, data_root: str | os.PathLike[str], config: DedupConfig, progress: Progress | None = None):
+        self.root = DataRoot(data_root)
+        self.cfg = config
+        self.progress = progress or (lambda event, info: None)
+        self.bands = (config.bands, config.rows) if config.bands and config.rows else lsh.choose_bands(
+            config.num_perm, config.threshold, config.lsh_recall)
+        self.fp = config.fingerprint(DOC_RULES, minhash.SHINGLE_SCHEME, minhash.PERM_SCHEME, self.bands)
+        state = self.root.read_json(STATE) or {}
+        self.run = int(state.get("run", 0)) + 1
+        self.rebuilt = state.get("fingerprint") != self.fp
+        if self.rebuilt and state:
+            log.warning("dedup index built with other settings: rebuilding it from the raw tables")
+            state = {}
+        self.state = state
+        # Leftovers of an attempt of this run that died are never mixed with this attempt's files.
+        for name in ("signatures", "shingles", "bands", "edges", "buckets"):
+            for f in self._files(name, [self.run]):
+                self.root.fs.rm(f)
+        self.perms = minhash.permutations(config.num_perm, config.seed)
+        self.seconds: Counter[str] = Counter()
+
+    # -- what is new -----------------------------------------------------------------------------
+    def new_batches(self) -> dict[str, list[str]]:
+        seen = self.state.get("batches", {})
+        return {t: [b for b in self.root.batches(t) if b not in set(seen.get(t, []))] for t in INPUT_TABLES}
+
+    def changed_records(self, batches: dict[str, list[str]]) -> pa.Table:
+        """(repo, number) of every record with a row in a new batch, sorted."""
+        parts = []
+        with self.root.connect() as con:
+            for table, ids in batches.items():
+                files = [f for f in self.root.table_files(table) if f.rsplit("/batch=", 1)[1].split("/", 1)[0] in ids]
+                if not files:
+                    continue
+                paths = ", ".join("'" + self.root.uri(f).replace("'", "''") + "'" for f in files)
+                parts.append(con.sql(f"SELECT DISTINCT repo, number FROM read_parquet([{paths}], union_by_name=true)")
+                             .to_arrow_table())
+        if not parts:
+            return pa.table({"repo": pa.array([], pa.string()), "number": pa.array([], pa.int64())})
+        t = pa.concat_tables([p.cast(pa.schema([("repo", pa.string()), ("number", pa.int64())])) for p in parts])
+        t = t.group_by(["repo", "number"]).aggregate([])
+        return t.sort_by([("repo", "ascending"), ("number", "ascending")])
+
+    def partitions(self, records: pa.Table) -> list[pa.Table]:
+        """Records split into partitions of about ``partition_docs``, whole repositories where they
+        fit (a repository's records are read together), in a fixed order."""
+        n = records.num_rows
+        step = self.cfg.partition_docs
+        return [records.slice(i, step) for i in range(0, n, step)]
+
+    # -- one partition: documents -> shingles -> signatures -> band keys --------------------------
+    def hash_partition(self, index: int, records: pa.Table) -> int:
+        t0 = time.perf_counter()
+        tables = {t: self.root.read_latest(t, records=records) for t in INPUT_TABLES}
+        docs = build_documents(tables["issues"], tables["pulls"], tables["comments"], tables["pull_files"],
+                               **self.cfg.doc_options())
+        docs = docs.filter(pc.is_in(docs.column("kind"), pa.array(list(self.cfg.kinds))))
+        t1 = time.perf_counter()
+        values, offsets = minhash.shingle_sets(docs.column("text"), self.cfg.ngram)
+        sigs = minhash.signatures(values, offsets, self.perms)
+        keys = lsh.band_keys(sigs, *self.bands)
+        t2 = time.perf_counter()
+        n = docs.num_rows
+        run = pa.array(np.full(n, self.run, dtype=np.int64))
+        sig_list = pa.ListArray.from_arrays(pa.array(np.arange(0, n * self.cfg.num_perm + 1, self.cfg.num_perm,
+                                                               dtype=np.int32)), pa.array(sigs.reshape(-1)))
+        sh_list = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values)).cast(pa.list_(pa.uint32()))
+        signatures = pa.table({
+            "doc_id": docs.column("doc_id"), "kind": docs.column("kind"), "repo": docs.column("repo"),
+            "number": docs.column("number"), "content_hash": docs.column("content_hash"),
+            "merged": docs.column("merged"), "n_comments": docs.column("n_comments"),
+            "created_at": docs.column("created_at"), "n_chars": docs.column("n_chars"),
+            "n_shingles": pa.array(np.diff(offsets).astype(np.int64)), "run": run, "minhash": sig_list,
+        }, schema=SIGNATURES)
+        shingles = pa.table({"doc_id": docs.column("doc_id"), "run": run, "shingles": sh_list}, schema=SHINGLES)
+        b = self.bands[0]
+        bands = pa.table({
+            "band": pa.array(np.tile(np.arange(b, dtype=np.int16), n)),
+            "key": pa.array(keys.reshape(-1)),
+            "doc_id": docs.column("doc_id").take(pa.array(np.repeat(np.arange(n, dtype=np.int64), b))),
+            "run": pa.array(np.full(n * b, self.run, dtype=np.int64)),
+        }, schema=BANDS)
+        meta = {b"swe_curate.shingles": minhash.SHINGLE_SCHEME.encode(), b"swe_curate.perm": minhash.PERM_SCHEME.encode(),
+                b"swe_curate.num_perm": str(self.cfg.num_perm).encode(), b"swe_curate.seed": str(self.cfg.seed).encode(),
+                b"swe_curate.ngram": str(self.cfg.ngram).encode(), b"swe_curate.fingerprint": self.fp.encode()}
+        for name, table in (("signatures", signatures), ("shingles", shingles), ("bands", bands)):
+            self.root.write_parquet(f"dedup/{name}/run={self.run:06d}/part-{index:05d}.parquet",
+                                    table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}))
+        self.seconds["read_docs"] += t1 - t0
+        self.seconds["hash"] += t2 - t1
+        self.seconds["write"] += time.perf_counter() - t2
+        self.progress("partition", {"index": index, "docs": n})
+        return n
+
+    # -- buckets, edges, components, flags ----------------------------------------------------------
+    def _files(self, name: str, runs: Iterable[int] | None = None) -> list[str]:
+        files = sorted(self.root.fs.glob(self.root.path("dedup", name, "run=*", "*.parquet")))
+        files += sorted(self.root.fs.glob(self.root.path("dedup", name, "run=*.parquet")))
+        keep = set(runs) if runs is not None else {r for r in self.state.get("runs", [])} | {self.run}
+        return [f for f in files if int(f.split("run=")[1][:6]) in keep]
+
+    def _scan(self, name: str, runs: Iterable[int] | None = None) -> str | None:
+        files = self._files(name, runs)
+        if not files:
+            return None
+        paths = ", ".join("'" + self.root.uri(f).replace("'", "''") + "'" for f in files)
+        return f"read_parquet([{paths}])"
+
+    def _connect(self) -> Any:
+        con = self.root.connect()
+        con.execute(f"SET memory_limit='{self.cfg.memory_limit_mb}MB'")
+        # Spill to local disk when a query outgrows the limit (an in-memory database has no default).
+        con.execute(f"SET temp_directory='{os.path.join(tempfile.gettempdir(), 'swe-curate-duckdb')}'")
+        con.execute(f"SET threads={self.cfg.threads}")
+        con.execute("SET preserve_insertion_order=false")
+        return con
+
+    def link(self) -> tuple[int, int]:
+        """Recompute the buckets this run's documents fall into (and those their older versions
+        left), verify every candidate pair there with exact Jaccard, and store buckets and edges."""
+        t0 = time.perf_counter()
+        sigs, bands = self._scan("signatures"), self._scan("bands")
+        if sigs is None or bands is None:
+            return 0, 0
+        prior = self._scan("edges", self.state.get("runs", []))
+        prior_buckets = f"UNION SELECT band, key FROM {prior}" if prior else ""
+        with self._connect() as con:
+            # The current version of each document is its newest run. Buckets touched: this run's
+            # keys and the keys older versions of its documents had; of those, the ones that hold
+            # two or more current members now, or held edges before, are recomputed.
+            con.execute(f"""CREATE TEMP TABLE members AS
+                WITH cur AS (SELECT doc_id, max(run) AS run FROM {sigs} GROUP BY doc_id),
+                     mine AS (SELECT DISTINCT doc_id FROM {bands} WHERE run = {self.run}),
+                     touched AS (SELECT DISTINCT band, key FROM {bands} SEMI JOIN mine USING (doc_id))
+                SELECT b.band, b.key, b.doc_id FROM {bands} b JOIN cur USING (doc_id, run)
+                SEMI JOIN touched USING (band, key)""")
+            multi = "SELECT band, key FROM members GROUP BY band, key HAVING count(*) > 1"
+            touched = con.sql(f"""SELECT band, key FROM ({multi} {prior_buckets}) SEMI JOIN
+                (SELECT DISTINCT band, key FROM {bands} SEMI JOIN
+                    (SELECT DISTINCT doc_id FROM {bands} WHERE run = {self.run}) USING (doc_id)) USING (band, key)
+                ORDER BY band, key""").to_arrow_table()
+            members = con.sql(f"""SELECT band, key, doc_id FROM members SEMI JOIN ({multi}) USING (band, key)
+                ORDER BY band, key, doc_id""").to_arrow_table()
+        pairs = _bucket_pairs(members, self.cfg.max_bucket_pairs)
+        t1 = time.perf_counter()
+        jac = self._jaccard(pairs)
+        edges = pa.table({"band": pairs["band"], "key": pairs["key"], "a": pairs["a"], "b": pairs["b"],
+                          "jaccard": pa.array(jac, pa.float64()),
+                          "run": pa.array(np.full(len(jac), self.run, dtype=np.int64))}, schema=EDGES)
+        self.root.write_parquet(f"dedup/buckets/run={self.run:06d}.parquet", pa.table({
+            "band": touched.column("band"), "key": touched.column("key"),
+            "run": pa.array(np.full(touched.num_rows, self.run, dtype=np.int64))}, schema=BUCKETS))
+        self.root.write_parquet(f"dedup/edges/run={self.run:06d}.parquet", edges)
+        self.seconds["candidates"] += t1 - t0
+        self.seconds["verify"] += time.perf_counter() - t1
+        return touched.num_rows, len(jac)
+
+    def _jaccard(self, pairs: dict[str, pa.Array]) -> np.ndarray:
+        """Exact Jaccard of each (a, b) from the stored shingle sets of the current versions."""
+        if not len(pairs["a"]):
+            return np.zeros(0)
+        ids = pa.concat_arrays([pairs["a"], pairs["b"]]).unique()
+        sh = self._scan("shingles")
+        with self._connect() as con:
+            con.register("_ids", pa.table({"doc_id": ids}))
+            con.execute(f"CREATE TEMP TABLE cur AS SELECT doc_id, max(run) AS run FROM {self._scan('signatures')} "
+                        "SEMI JOIN _ids USING (doc_id) GROUP BY doc_id")
+            t = con.sql(f"SELECT s.doc_id, s.shingles FROM {sh} s JOIN cur USING (doc_id, run) ORDER BY doc_id"
+                        ).to_arrow_table()
+        col = t.column("shingles").combine_chunks()
+        values = col.values.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
+        offsets = col.offsets.to_numpy().astype(np.int64)
+        pos = {d: i for i, d in enumerate(t.column("doc_id").to_pylist())}
+        idx = np.array([[pos[a], pos[b]] for a, b in zip(pairs["a"].to_pylist(), pairs["b"].to_pylist(),
+                                                         strict=True)], dtype=np.int64)
+        return minhash.pair_jaccard(values, offsets, idx)
+
+    def flags(self) -> tuple[pa.Table, int]:
+        """Components over the current edges at the threshold, one representative each by the
+        policy, and a flag row for every current document."""
+        t0 = time.perf_counter()
+        sigs = self._scan("signatures")
+        edges, buckets = self._scan("edges"), self._scan("buckets")
+        assert sigs is not None
+        with self._connect() as con:
+            docs = con.sql(f"""SELECT s.doc_id, s.kind, s.repo, s.content_hash, s.merged, s.n_comments, s.created_at,
+                    s.n_chars FROM {sigs} s JOIN (SELECT doc_id, max(run) AS run FROM {sigs} GROUP BY doc_id)
+                    USING (doc_id, run) ORDER BY s.doc_id""").to_arrow_table()
+            if edges is not None and buckets is not None:
+                # A bucket's edges come from the newest run that recomputed it.
+                e = con.sql(f"""WITH last AS (SELECT band, key, max(run) AS run FROM {buckets} GROUP BY band, key)
+                    SELECT DISTINCT a, b, jaccard FROM {edges} JOIN last USING (band, key, run)
+                    WHERE jaccard >= {self.cfg.threshold} ORDER BY a, b""").to_arrow_table()
+            else:
+                e = pa.table({"a": pa.array([], pa.string()), "b": pa.array([], pa.string()),
+                              "jaccard": pa.array([], pa.float64())})
+        ids = docs.column("doc_id").to_pylist()
+        pos = {d: i for i, d in enumerate(ids)}
+        n = len(ids)
+        ea = np.array([pos.get(a, -1) for a in e.column("a").to_pylist()], dtype=np.int64)
+        eb = np.array([pos.get(b, -1) for b in e.column("b").to_pylist()], dtype=np.int64)
+        ok = (ea >= 0) & (eb >= 0)  # edges of documents no longer current (their kind was dropped)
+        labels = _components(n, ea[ok], eb[ok])
+        order = self._policy_order(docs)
+        # The representative of a component: its first member in policy order.
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        best: dict[int, int] = {}
+        for i in order:
+            best.setdefault(int(labels[i]), int(i))
+        rep = np.array([best[int(c)] for c in labels], dtype=np.int64)
+        size = np.bincount(labels, minlength=n)[labels]
+        dup = np.nonzero(rep != np.arange(n))[0]
+        sim = np.ones(n)
+        if len(dup):
+            sim_pairs = {"a": pa.array([ids[i] for i in dup]), "b": pa.array([ids[rep[i]] for i in dup])}
+            sim[dup] = self._jaccard(sim_pairs)
+        hashes = docs.column("content_hash").to_pylist()
+        keep = rep == np.arange(n)
+        reason = [None if keep[i] else ("exact" if hashes[i] is not None and hashes[i] == hashes[rep[i]] else "near")
+                  for i in range(n)]
+        flags = pa.table({
+            "record_id": docs.column("doc_id"), "kind": docs.column("kind"), "repo": docs.column("repo"),
+            "cluster_id": pa.array([ids[r] for r in rep], pa.string()), "cluster_size": pa.array(size, pa.int64()),
+            "keep": pa.array(keep), "similarity": pa.array(np.round(sim, 6)), "reason": pa.array(reason, pa.string()),
+        }, schema=FLAGS).replace_schema_metadata({b"swe_curate.table": FLAGS_VERSION.encode(),
+                                                  b"swe_curate.fingerprint": self.fp.encode()})
+        self.root.write_parquet("dedup/flags/flags.parquet", flags)
+        self.seconds["flags"] += time.perf_counter() - t0
+        return flags, len(set(labels[size > 1].tolist()))
+
+    def _policy_order(self, docs: pa.Table) -> np.ndarray:
+        # Nulls last whatever the direction (an issue has no merged flag; it never beats a PR on it).
+        sort_keys = [(key, "descending" if desc else "ascending", "at_end") for key, desc in self.cfg.policy_keys()]
+        return pc.sort_indices(docs, sort_keys=sort_keys).to_numpy()
+
+    def plan(self) -> list[pa.Table]:
+        """The partitions of records to hash in this run (new or changed since the last run)."""
+        self.t0 = time.perf_counter()
+        self.batches = self.new_batches()
+        records = self.changed_records(self.batches) if any(self.batches.values()) else None
+        self.parts = self.partitions(records) if records is not None else []
+        return self.parts
+
+    def finish(self, hashed: int) -> DedupSummary:
+        """After every partition is hashed: link, flag, commit the state; the run's summary. With
+        nothing new, the flags are still recomputed (the threshold or the policy may have changed)."""
+        buckets, pairs = self.link() if self.parts else (0, 0)
+        if not self._files("signatures"):
+            raise ConfigError(f"nothing to dedup in {self.root.url}: no issues or pull requests under raw/")
+        flags, clusters = self.flags()
+        self.commit(self.batches)
+        counts: Counter[str] = Counter()
+        for kind, keep, reason in zip(flags.column("kind").to_pylist(), flags.column("keep").to_pylist(),
+                                      flags.column("reason").to_pylist(), strict=True):
+            counts[f"{kind}:{'kept' if keep else reason}"] += 1
+        self.seconds["total"] = time.perf_counter() - self.t0
+        return DedupSummary(run=self.run, rebuilt=self.rebuilt, new_batches=sum(len(v) for v in self.batches.values()),
+                            records_hashed=hashed, partitions=len(self.parts), buckets_recomputed=buckets,
+                            candidate_pairs=pairs, docs=flags.num_rows, clusters=clusters,
+                            counts=dict(sorted(counts.items())), bands=self.bands,
+                            seconds={k: round(v, 3) for k, v in sorted(self.seconds.items())})
+
+    def commit(self, batches: dict[str, list[str]]) -> None:
+        seen = {t: sorted(set(self.state.get("batches", {}).get(t, [])) | set(batches.get(t, [])))
+                for t in INPUT_TABLES}
+        self.root.write_json(STATE, {"fingerprint": self.fp, "run": self.run, "batches": seen,
+                                     "runs": sorted(set(self.state.get("runs", [])) | {self.run}),
+                                     "bands": list(self.bands)})
+
+
+def _bucket_pairs(members: pa.Table, max_pairs: int) -> dict[str, pa.Array]:
+    """Candidate pairs per bucket (members sorted by doc_id): every pair in a small bucket, each
+    member with the first one in a large bucket. Depends only on the bucket's members."""
+    band = members.column("band").to_numpy()
+    key = members.column("key").to_numpy()
+    doc = members.column("doc_id").to_pylist()
+    out_band, out_key, out_a, out_b = [], [], [], []
+    n = len(doc)
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and band[j] == band[i] and key[j] == key[i]:
+            j += 1
+        group = doc[i:j]
+        if len(group) > 1:
+            if len(group) <= max_pairs:
+                pairs = [(group[x], group[y]) for x in range(len(group)) for y in range(x + 1, len(group))]
+            else:
+                pairs = [(group[0], g) for g in group[1:]]
+            for a, b in pairs:
+                out_band.append(band[i])
+                out_key.append(key[i])
+                out_a.append(a)
+                out_b.append(b)
+        i = j
+    return {"band": pa.array(np.array(out_band, dtype=np.int16)), "key": pa.array(np.array(out_key, dtype=np.uint64)),
+            "a": pa.array(out_a, pa.string()), "b": pa.array(out_b, pa.string())}
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected-component label per node (labels are the smallest member index)."""
+    parent = np.arange(n)
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            if rx < ry:
+                parent[ry] = rx
+            else:
+                parent[rx] = ry
+    return np.array([find(i) for i in range(n)], dtype=np.int64)
+
+
+def dedup(data_root: str | os.PathLike[str], config: DedupConfig, progress: Progress | None = None) -> DedupSummary:
+    """The whole stage without Prefect: plan, hash partitions in threads, then link and flag."""
+    r = DedupRun(data_root, config, progress)
+    parts = r.plan()
+    with ThreadPoolExecutor(max_workers=config.threads) as pool:
+        hashed = sum(pool.map(lambda ip: r.hash_partition(*ip), enumerate(parts)))
+    return r.finish(hashed)
+
+
+def dropped_ids(data_root: str | os.PathLike[str]) -> pa.Table:
+    """The apply step's input: record ids the dedup flags drop (empty when dedup never ran)."""
+    root = DataRoot(data_root)
+    if not root.exists("dedup/flags/flags.parquet"):
+        return pa.table({"record_id": pa.array([], pa.string()), "reason": pa.array([], pa.string())})
+    import pyarrow.parquet as pq
+
+    with root.fs.open(root.path("dedup/flags/flags.parquet"), "rb") as fh:
+        t = pq.read_table(fh, columns=["record_id", "keep", "reason"])
+    return t.filter(pc.invert(t.column("keep"))).select(["record_id", "reason"])
