@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -49,7 +50,8 @@ class DedupConfig(StageConfig):
     # memory DuckDB may use for the band and edge queries.
     partition_docs: int = Field(20_000, ge=1)
     memory_limit_mb: int = Field(2048, ge=256)
-    threads: int = Field(2, ge=1, le=64)
+    threads: int = Field(2, ge=1, le=64)  # partitions hashed at once
+    workers: Literal["processes", "threads"] = "processes"  # how dedup() runs them outside a flow
 
     @field_validator("kinds")
     @classmethod

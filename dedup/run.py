@@ -17,12 +17,13 @@ apply after the stored Jaccards, so re-tuning them never re-hashes anything.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -84,7 +85,6 @@ class DedupRun:
         for name in ("signatures", "shingles", "bands", "edges", "buckets"):
             for f in self._files(name, [self.run]):
                 self.root.fs.rm(f)
-        self.perms = minhash.permutations(config.num_perm, config.seed)
         self.seconds: Counter[str] = Counter()
 
     # -- what is new -----------------------------------------------------------------------------
@@ -117,46 +117,13 @@ class DedupRun:
         return [records.slice(i, step) for i in range(0, n, step)]
 
     # -- one partition: documents -> shingles -> signatures -> band keys --------------------------
+    def job(self, index: int, records: pa.Table) -> PartitionJob:
+        return PartitionJob(self.root.url, self.cfg.model_dump(mode="json"), self.run, self.bands, self.fp, index,
+                            records)
+
     def hash_partition(self, index: int, records: pa.Table) -> int:
-        t0 = time.perf_counter()
-        tables = {t: self.root.read_latest(t, records=records) for t in INPUT_TABLES}
-        docs = build_documents(tables["issues"], tables["pulls"], tables["comments"], tables["pull_files"],
-                               **self.cfg.doc_options())
-        docs = docs.filter(pc.is_in(docs.column("kind"), pa.array(list(self.cfg.kinds))))
-        t1 = time.perf_counter()
-        values, offsets = minhash.shingle_sets(docs.column("text"), self.cfg.ngram)
-        sigs = minhash.signatures(values, offsets, self.perms)
-        keys = lsh.band_keys(sigs, *self.bands)
-        t2 = time.perf_counter()
-        n = docs.num_rows
-        run = pa.array(np.full(n, self.run, dtype=np.int64))
-        sig_list = pa.ListArray.from_arrays(pa.array(np.arange(0, n * self.cfg.num_perm + 1, self.cfg.num_perm,
-                                                               dtype=np.int32)), pa.array(sigs.reshape(-1)))
-        sh_list = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values)).cast(pa.list_(pa.uint32()))
-        signatures = pa.table({
-            "doc_id": docs.column("doc_id"), "kind": docs.column("kind"), "repo": docs.column("repo"),
-            "number": docs.column("number"), "content_hash": docs.column("content_hash"),
-            "merged": docs.column("merged"), "n_comments": docs.column("n_comments"),
-            "created_at": docs.column("created_at"), "n_chars": docs.column("n_chars"),
-            "n_shingles": pa.array(np.diff(offsets).astype(np.int64)), "run": run, "minhash": sig_list,
-        }, schema=SIGNATURES)
-        shingles = pa.table({"doc_id": docs.column("doc_id"), "run": run, "shingles": sh_list}, schema=SHINGLES)
-        b = self.bands[0]
-        bands = pa.table({
-            "band": pa.array(np.tile(np.arange(b, dtype=np.int16), n)),
-            "key": pa.array(keys.reshape(-1)),
-            "doc_id": docs.column("doc_id").take(pa.array(np.repeat(np.arange(n, dtype=np.int64), b))),
-            "run": pa.array(np.full(n * b, self.run, dtype=np.int64)),
-        }, schema=BANDS)
-        meta = {b"swe_curate.shingles": minhash.SHINGLE_SCHEME.encode(), b"swe_curate.perm": minhash.PERM_SCHEME.encode(),
-                b"swe_curate.num_perm": str(self.cfg.num_perm).encode(), b"swe_curate.seed": str(self.cfg.seed).encode(),
-                b"swe_curate.ngram": str(self.cfg.ngram).encode(), b"swe_curate.fingerprint": self.fp.encode()}
-        for name, table in (("signatures", signatures), ("shingles", shingles), ("bands", bands)):
-            self.root.write_parquet(f"dedup/{name}/run={self.run:06d}/part-{index:05d}.parquet",
-                                    table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}))
-        self.seconds["read_docs"] += t1 - t0
-        self.seconds["hash"] += t2 - t1
-        self.seconds["write"] += time.perf_counter() - t2
+        n, seconds = hash_partition(self.job(index, records))
+        self.seconds.update(seconds)
         self.progress("partition", {"index": index, "docs": n})
         return n
 
@@ -337,6 +304,70 @@ class DedupRun:
                                      "bands": list(self.bands)})
 
 
+@dataclass
+class PartitionJob:
+    """Everything one partition needs, picklable, so a process (or a Dask worker) can run it."""
+
+    data_root: str
+    config: dict[str, Any]
+    run: int
+    bands: tuple[int, int]
+    fingerprint: str
+    index: int
+    records: pa.Table
+
+
+# Hashes are incompressible: no compression, no dictionaries (zstd only costs time here).
+_RAW = {"compression": "none", "compression_level": None, "use_dictionary": False}
+
+
+def hash_partition(job: PartitionJob) -> tuple[int, dict[str, float]]:
+    """Read a partition's records, build their documents, hash them, and write the partition's
+    signatures, shingle sets and band keys. Returns (documents, seconds per step)."""
+    cfg = DedupConfig.model_validate(job.config)
+    root = DataRoot(job.data_root)
+    t0 = time.perf_counter()
+    tables = {t: root.read_latest(t, records=job.records) for t in INPUT_TABLES}
+    t1 = time.perf_counter()
+    docs = build_documents(tables["issues"], tables["pulls"], tables["comments"], tables["pull_files"],
+                           **cfg.doc_options())
+    del tables
+    docs = docs.filter(pc.is_in(docs.column("kind"), pa.array(list(cfg.kinds))))
+    t2 = time.perf_counter()
+    values, offsets = minhash.shingle_sets(docs.column("text"), cfg.ngram)
+    sigs = minhash.signatures(values, offsets, minhash.permutations(cfg.num_perm, cfg.seed))
+    keys = lsh.band_keys(sigs, *job.bands)
+    t3 = time.perf_counter()
+    n = docs.num_rows
+    run = pa.array(np.full(n, job.run, dtype=np.int64))
+    sig_list = pa.ListArray.from_arrays(pa.array(np.arange(0, n * cfg.num_perm + 1, cfg.num_perm, dtype=np.int32)),
+                                        pa.array(sigs.reshape(-1)))
+    sh_list = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values)).cast(pa.list_(pa.uint32()))
+    signatures = pa.table({
+        "doc_id": docs.column("doc_id"), "kind": docs.column("kind"), "repo": docs.column("repo"),
+        "number": docs.column("number"), "content_hash": docs.column("content_hash"),
+        "merged": docs.column("merged"), "n_comments": docs.column("n_comments"),
+        "created_at": docs.column("created_at"), "n_chars": docs.column("n_chars"),
+        "n_shingles": pa.array(np.diff(offsets).astype(np.int64)), "run": run, "minhash": sig_list,
+    }, schema=SIGNATURES)
+    shingles = pa.table({"doc_id": docs.column("doc_id"), "run": run, "shingles": sh_list}, schema=SHINGLES)
+    b = job.bands[0]
+    bands = pa.table({
+        "band": pa.array(np.tile(np.arange(b, dtype=np.int16), n)),
+        "key": pa.array(keys.reshape(-1)),
+        "doc_id": docs.column("doc_id").take(pa.array(np.repeat(np.arange(n, dtype=np.int64), b))),
+        "run": pa.array(np.full(n * b, job.run, dtype=np.int64)),
+    }, schema=BANDS)
+    meta = {b"swe_curate.shingles": minhash.SHINGLE_SCHEME.encode(), b"swe_curate.perm": minhash.PERM_SCHEME.encode(),
+            b"swe_curate.num_perm": str(cfg.num_perm).encode(), b"swe_curate.seed": str(cfg.seed).encode(),
+            b"swe_curate.ngram": str(cfg.ngram).encode(), b"swe_curate.fingerprint": job.fingerprint.encode()}
+    for name, table in (("signatures", signatures), ("shingles", shingles), ("bands", bands)):
+        root.write_parquet(f"dedup/{name}/run={job.run:06d}/part-{job.index:05d}.parquet",
+                           table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}), **_RAW)
+    t4 = time.perf_counter()
+    return n, {"read": t1 - t0, "documents": t2 - t1, "hash": t3 - t2, "write": t4 - t3}
+
+
 def _bucket_pairs(members: pa.Table, max_pairs: int) -> dict[str, pa.Array]:
     """Candidate pairs per bucket (members sorted by doc_id): every pair in a small bucket, each
     member with the first one in a large bucket. Depends only on the bucket's members."""
@@ -388,13 +419,34 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([find(i) for i in range(n)], dtype=np.int64)
 
 
+def _warm_up() -> None:
+    """Load the compiled kernels once (about a second: numba's code generator starts on first use),
+    before forking, so worker processes inherit them instead of each paying it."""
+    values, offsets = minhash.shingle_sets(["warm up the kernels"], 5)
+    sigs = minhash.signatures(values, offsets, minhash.permutations(16, 1))
+    lsh.band_keys(sigs, 4, 4)
+    minhash.pair_jaccard(values, offsets, np.zeros((1, 2), dtype=np.int64))
+
+
 def dedup(data_root: str | os.PathLike[str], config: DedupConfig, progress: Progress | None = None) -> DedupSummary:
-    """The whole stage without Prefect: plan, hash partitions in threads, then link and flag."""
+    """The whole stage without Prefect: plan, hash partitions in worker processes (documents are
+    built in Python, so threads would share one core), then link and flag."""
     r = DedupRun(data_root, config, progress)
     parts = r.plan()
-    with ThreadPoolExecutor(max_workers=config.threads) as pool:
-        hashed = sum(pool.map(lambda ip: r.hash_partition(*ip), enumerate(parts)))
-    return r.finish(hashed)
+    jobs = [r.job(i, p) for i, p in enumerate(parts)]
+    _warm_up()
+    if config.workers == "processes" and len(jobs) > 1 and config.threads > 1:
+        # fork: the children inherit the imported modules and compiled kernels (spawn would
+        # re-import them, seconds per worker); the parent holds no open DuckDB connection here.
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=config.threads, mp_context=ctx) as pool:
+            results = list(pool.map(hash_partition, jobs))
+    else:
+        with ThreadPoolExecutor(max_workers=config.threads) as pool:
+            results = list(pool.map(hash_partition, jobs))
+    for _, seconds in results:
+        r.seconds.update(seconds)
+    return r.finish(sum(n for n, _ in results))
 
 
 def dropped_ids(data_root: str | os.PathLike[str]) -> pa.Table:

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ingest.errors import ConfigError
@@ -76,8 +77,10 @@ class DataRoot:
                 os.unlink(tmp)
         return final
 
-    def write_parquet(self, rel: str, table: pa.Table) -> str:
-        return self._atomic(rel, lambda fh: pq.write_table(table, fh, **PARQUET_OPTS))
+    def write_parquet(self, rel: str, table: pa.Table, **options: Any) -> str:
+        """Atomic Parquet write (zstd by default; ``options`` override, e.g. for incompressible hashes)."""
+        opts = {**PARQUET_OPTS, **options}
+        return self._atomic(rel, lambda fh: pq.write_table(table, fh, **opts))
 
     def write_json(self, rel: str, obj: Any) -> str:
         data = (json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
@@ -161,7 +164,11 @@ def read_latest(root: DataRoot, spec: TableSpec, repo: str | None = None,
     if repo is not None:
         scan = f"(SELECT * FROM {scan} WHERE repo = '{repo.replace(chr(39), chr(39) * 2)}')"
     if records is not None:
-        scan = f"(SELECT * FROM {scan} SEMI JOIN _records USING (repo, number))"
+        # The repository range first: Parquet statistics skip row groups (parts are in key order).
+        lo, hi = pc.min_max(records.column("repo")).values()
+        rng = (f"repo BETWEEN '{lo.as_py().replace(chr(39), chr(39) * 2)}' AND '{hi.as_py().replace(chr(39), chr(39) * 2)}'"
+               if records.num_rows else "false")
+        scan = f"(SELECT * FROM (SELECT * FROM {scan} WHERE {rng}) SEMI JOIN _records USING (repo, number))"
     with root.connect() as con:
         if records is not None:
             con.register("_records", records.select(["repo", "number"]))

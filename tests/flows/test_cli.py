@@ -78,9 +78,15 @@ def test_demo_runs_offline_and_is_incremental(tmp_path):
     assert {(f["repo"], f["base_sha"]) for f in files if f["source"] == "git"} <= bases
     blobs = {b["blob_sha"] for b in root.read_latest("blobs").to_pylist()}
     assert {f["base_blob_sha"] for f in files if f["base_blob_sha"] and not f["skip_reason"]} <= blobs
+    # ... then dedup flags every issue and PR document once
+    flags = pq.read_table(tmp_path / "data" / "dedup" / "flags" / "flags.parquet").to_pylist()
+    issues = [i for i in root.read_latest("issues").to_pylist() if not i["is_pull_request"]]
+    assert sorted(f["record_id"] for f in flags) == sorted([i["id"] for i in issues] + [p["id"] for p in pulls])
+    assert "dedup flags" in out and all(f["keep"] or f["reason"] in ("exact", "near") for f in flags)
     second = _cli("demo", "--data", str(tmp_path / "data"), "--no-faults", env=env, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "ok acme/widgets: 0 records, 3 requests, git ok" in second.stdout + second.stderr
+    assert "records hashed: 0 in 0 partitions" in second.stdout + second.stderr  # nothing new to hash
     assert {t: root.read_latest(t).num_rows for t in TABLES} == counts
 
 
