@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from dedup import lsh, minhash
 from dedup.config import DedupConfig
@@ -205,10 +207,10 @@ class DedupRun:
         col = t.column("shingles").combine_chunks()
         values = col.values.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
         offsets = col.offsets.to_numpy().astype(np.int64)
-        pos = {d: i for i, d in enumerate(t.column("doc_id").to_pylist())}
-        idx = np.array([[pos[a], pos[b]] for a, b in zip(pairs["a"].to_pylist(), pairs["b"].to_pylist(),
-                                                         strict=True)], dtype=np.int64)
-        return minhash.pair_jaccard(values, offsets, idx)
+        ids_sorted = t.column("doc_id")
+        idx = np.stack([pc.index_in(pairs["a"], value_set=ids_sorted).to_numpy(zero_copy_only=False),
+                        pc.index_in(pairs["b"], value_set=ids_sorted).to_numpy(zero_copy_only=False)], axis=1)
+        return minhash.pair_jaccard(values, offsets, idx.astype(np.int64))
 
     def flags(self) -> tuple[pa.Table, int]:
         """Components over the current edges at the threshold, one representative each by the
@@ -229,40 +231,36 @@ class DedupRun:
             else:
                 e = pa.table({"a": pa.array([], pa.string()), "b": pa.array([], pa.string()),
                               "jaccard": pa.array([], pa.float64())})
-        ids = docs.column("doc_id").to_pylist()
-        pos = {d: i for i, d in enumerate(ids)}
+        ids = docs.column("doc_id").combine_chunks()
         n = len(ids)
-        ea = np.array([pos.get(a, -1) for a in e.column("a").to_pylist()], dtype=np.int64)
-        eb = np.array([pos.get(b, -1) for b in e.column("b").to_pylist()], dtype=np.int64)
-        ok = (ea >= 0) & (eb >= 0)  # edges of documents no longer current (their kind was dropped)
-        labels = _components(n, ea[ok], eb[ok])
-        order = self._policy_order(docs)
+        ea = pc.index_in(e.column("a"), value_set=ids).to_numpy(zero_copy_only=False)
+        eb = pc.index_in(e.column("b"), value_set=ids).to_numpy(zero_copy_only=False)
+        ok = ~(np.isnan(ea.astype(float)) | np.isnan(eb.astype(float)))  # edges of documents no longer current
+        labels = _components(n, ea[ok].astype(np.int64), eb[ok].astype(np.int64))
         # The representative of a component: its first member in policy order.
-        rank = np.empty(n, dtype=np.int64)
-        rank[order] = np.arange(n)
-        best: dict[int, int] = {}
-        for i in order:
-            best.setdefault(int(labels[i]), int(i))
-        rep = np.array([best[int(c)] for c in labels], dtype=np.int64)
+        order = self._policy_order(docs)
+        uniq, first = np.unique(labels[order], return_index=True)
+        best = np.empty(n, dtype=np.int64)
+        best[uniq] = order[first]
+        rep = best[labels]
         size = np.bincount(labels, minlength=n)[labels]
         dup = np.nonzero(rep != np.arange(n))[0]
         sim = np.ones(n)
         if len(dup):
-            sim_pairs = {"a": pa.array([ids[i] for i in dup]), "b": pa.array([ids[rep[i]] for i in dup])}
-            sim[dup] = self._jaccard(sim_pairs)
-        hashes = docs.column("content_hash").to_pylist()
+            sim[dup] = self._jaccard({"a": ids.take(pa.array(dup)), "b": ids.take(pa.array(rep[dup]))})
         keep = rep == np.arange(n)
-        reason = [None if keep[i] else ("exact" if hashes[i] is not None and hashes[i] == hashes[rep[i]] else "near")
-                  for i in range(n)]
+        hashes = docs.column("content_hash").combine_chunks()
+        exact = pc.fill_null(pc.equal(hashes, hashes.take(pa.array(rep))), False).to_numpy(zero_copy_only=False)
+        reason = np.where(keep, None, np.where(exact, "exact", "near"))
         flags = pa.table({
             "record_id": docs.column("doc_id"), "kind": docs.column("kind"), "repo": docs.column("repo"),
-            "cluster_id": pa.array([ids[r] for r in rep], pa.string()), "cluster_size": pa.array(size, pa.int64()),
+            "cluster_id": ids.take(pa.array(rep)), "cluster_size": pa.array(size, pa.int64()),
             "keep": pa.array(keep), "similarity": pa.array(np.round(sim, 6)), "reason": pa.array(reason, pa.string()),
         }, schema=FLAGS).replace_schema_metadata({b"swe_curate.table": FLAGS_VERSION.encode(),
                                                   b"swe_curate.fingerprint": self.fp.encode()})
         self.root.write_parquet("dedup/flags/flags.parquet", flags)
         self.seconds["flags"] += time.perf_counter() - t0
-        return flags, len(set(labels[size > 1].tolist()))
+        return flags, int(len(np.unique(labels[size > 1])))
 
     def _policy_order(self, docs: pa.Table) -> np.ndarray:
         # Nulls last whatever the direction (an issue has no merged flag; it never beats a PR on it).
@@ -369,55 +367,41 @@ def hash_partition(job: PartitionJob) -> tuple[int, dict[str, float]]:
 
 
 def _bucket_pairs(members: pa.Table, max_pairs: int) -> dict[str, pa.Array]:
-    """Candidate pairs per bucket (members sorted by doc_id): every pair in a small bucket, each
-    member with the first one in a large bucket. Depends only on the bucket's members."""
+    """Candidate pairs per bucket (members sorted by band, key, doc_id): every pair in a bucket of
+    at most ``max_pairs`` members, each member with the first one in a larger bucket. Depends only
+    on the bucket's members. Vectorized by bucket size (most buckets hold two documents)."""
     band = members.column("band").to_numpy()
     key = members.column("key").to_numpy()
-    doc = members.column("doc_id").to_pylist()
-    out_band, out_key, out_a, out_b = [], [], [], []
-    n = len(doc)
-    i = 0
-    while i < n:
-        j = i + 1
-        while j < n and band[j] == band[i] and key[j] == key[i]:
-            j += 1
-        group = doc[i:j]
-        if len(group) > 1:
-            if len(group) <= max_pairs:
-                pairs = [(group[x], group[y]) for x in range(len(group)) for y in range(x + 1, len(group))]
-            else:
-                pairs = [(group[0], g) for g in group[1:]]
-            for a, b in pairs:
-                out_band.append(band[i])
-                out_key.append(key[i])
-                out_a.append(a)
-                out_b.append(b)
-        i = j
-    return {"band": pa.array(np.array(out_band, dtype=np.int16)), "key": pa.array(np.array(out_key, dtype=np.uint64)),
-            "a": pa.array(out_a, pa.string()), "b": pa.array(out_b, pa.string())}
+    n = len(band)
+    if n == 0:
+        return {"band": pa.array([], pa.int16()), "key": pa.array([], pa.uint64()),
+                "a": pa.array([], pa.string()), "b": pa.array([], pa.string())}
+    starts = np.flatnonzero(np.r_[True, (band[1:] != band[:-1]) | (key[1:] != key[:-1])])
+    sizes = np.diff(np.r_[starts, n])
+    left, right = [], []
+    for size in np.unique(sizes):
+        if size < 2:
+            continue
+        first = starts[sizes == size]
+        if size <= max_pairs:
+            i, j = np.triu_indices(size, 1)
+        else:
+            i, j = np.zeros(size - 1, dtype=np.int64), np.arange(1, size)
+        left.append((first[:, None] + i[None, :]).reshape(-1))
+        right.append((first[:, None] + j[None, :]).reshape(-1))
+    a_idx = np.concatenate(left) if left else np.zeros(0, dtype=np.int64)
+    b_idx = np.concatenate(right) if right else np.zeros(0, dtype=np.int64)
+    order = np.argsort(a_idx, kind="stable")  # bucket order: a deterministic row order
+    a_idx, b_idx = a_idx[order], b_idx[order]
+    doc = members.column("doc_id")
+    return {"band": pa.array(band[a_idx].astype(np.int16)), "key": pa.array(key[a_idx].astype(np.uint64)),
+            "a": doc.take(pa.array(a_idx)).combine_chunks(), "b": doc.take(pa.array(b_idx)).combine_chunks()}
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected-component label per node (labels are the smallest member index)."""
-    parent = np.arange(n)
-
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:
-            parent[x], x = root, parent[x]
-        return root
-
-    for x, y in zip(a.tolist(), b.tolist(), strict=True):
-        rx, ry = find(x), find(y)
-        if rx != ry:
-            if rx < ry:
-                parent[ry] = rx
-            else:
-                parent[rx] = ry
-    return np.array([find(i) for i in range(n)], dtype=np.int64)
-
+    """Connected-component label per node (scipy's union over the sparse edge list)."""
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    return connected_components(graph, directed=False)[1].astype(np.int64)
 
 def _warm_up() -> None:
     """Load the compiled kernels once (about a second: numba's code generator starts on first use),
