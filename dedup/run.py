@@ -159,24 +159,29 @@ class DedupRun:
         sigs, bands = self._scan("signatures"), self._scan("bands")
         if sigs is None or bands is None:
             return 0, 0
-        prior = self._scan("edges", self.state.get("runs", []))
-        prior_buckets = f"UNION SELECT band, key FROM {prior}" if prior else ""
+        prior = self._scan("edges", self.state.get("runs", [])) if self.state.get("runs") else None
+        first = not self.state.get("runs")
         with self._connect() as con:
-            # The current version of each document is its newest run. Buckets touched: this run's
-            # keys and the keys older versions of its documents had; of those, the ones that hold
-            # two or more current members now, or held edges before, are recomputed.
-            con.execute(f"""CREATE TEMP TABLE members AS
-                WITH cur AS (SELECT doc_id, max(run) AS run FROM {sigs} GROUP BY doc_id),
-                     mine AS (SELECT DISTINCT doc_id FROM {bands} WHERE run = {self.run}),
-                     touched AS (SELECT DISTINCT band, key FROM {bands} SEMI JOIN mine USING (doc_id))
-                SELECT b.band, b.key, b.doc_id FROM {bands} b JOIN cur USING (doc_id, run)
-                SEMI JOIN touched USING (band, key)""")
-            multi = "SELECT band, key FROM members GROUP BY band, key HAVING count(*) > 1"
-            touched = con.sql(f"""SELECT band, key FROM ({multi} {prior_buckets}) SEMI JOIN
-                (SELECT DISTINCT band, key FROM {bands} SEMI JOIN
-                    (SELECT DISTINCT doc_id FROM {bands} WHERE run = {self.run}) USING (doc_id)) USING (band, key)
-                ORDER BY band, key""").to_arrow_table()
-            members = con.sql(f"""SELECT band, key, doc_id FROM members SEMI JOIN ({multi}) USING (band, key)
+            if first:
+                # Everything is new: every bucket is touched and every document current.
+                con.execute(f"CREATE TEMP TABLE members AS SELECT band, key, doc_id FROM {bands}")
+            else:
+                # The current version of each document is its newest run. Buckets touched: this
+                # run's keys and the keys older versions of its documents had.
+                con.execute(f"""CREATE TEMP TABLE touched AS SELECT DISTINCT band, key FROM {bands}
+                    SEMI JOIN (SELECT doc_id FROM {bands} WHERE run = {self.run}) USING (doc_id)""")
+                con.execute(f"""CREATE TEMP TABLE members AS
+                    WITH cur AS (SELECT doc_id, max(run) AS run FROM {sigs} GROUP BY doc_id)
+                    SELECT b.band, b.key, b.doc_id FROM {bands} b JOIN cur USING (doc_id, run)
+                    SEMI JOIN touched USING (band, key)""")
+            con.execute("""CREATE TEMP TABLE multi AS
+                SELECT band, key FROM members GROUP BY band, key HAVING count(*) > 1""")
+            # Recomputed: touched buckets with two or more current members, or with edges before.
+            recomputed = "SELECT band, key FROM multi" + (
+                "" if first else f" UNION SELECT band, key FROM (SELECT band, key FROM {prior}) SEMI JOIN touched USING (band, key)"
+                if prior else "")
+            touched = con.sql(f"SELECT band, key FROM ({recomputed}) ORDER BY band, key").to_arrow_table()
+            members = con.sql("""SELECT band, key, doc_id FROM members SEMI JOIN multi USING (band, key)
                 ORDER BY band, key, doc_id""").to_arrow_table()
         pairs = _bucket_pairs(members, self.cfg.max_bucket_pairs)
         t1 = time.perf_counter()
@@ -316,7 +321,7 @@ class PartitionJob:
 
 
 # Hashes are incompressible: no compression, no dictionaries (zstd only costs time here).
-_RAW = {"compression": "none", "compression_level": None, "use_dictionary": False}
+_RAW = {"compression": "none", "compression_level": None, "use_dictionary": ["doc_id"]}
 
 
 def hash_partition(job: PartitionJob) -> tuple[int, dict[str, float]]:
