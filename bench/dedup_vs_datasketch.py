@@ -132,7 +132,8 @@ def run_ours(path: str) -> dict:
 
     flags = pq.read_table(os.path.join(path, "dedup/flags/flags.parquet"),
                           columns=["record_id", "cluster_id", "keep", "similarity"]).to_pydict()
-    return {"seconds": secs, "summary": s.to_json(), "rss_mb": _rss(), "flags": flags}
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"seconds": secs, "summary": s.to_json(), "rss_mb": _rss(), "worker_rss_mb": workers, "flags": flags}
 
 
 def run_peer(path: str, limit: int) -> dict:
@@ -160,7 +161,10 @@ def run_peer(path: str, limit: int) -> dict:
 
 
 def _rss() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak RSS in MB of this process (VmHWM) and, separately, of its largest worker process."""
+    with open("/proc/self/status") as fh:
+        hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
+    return max(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
 def _child(what: str, path: str, arg: str) -> dict:
@@ -223,7 +227,8 @@ def main() -> int:
           f"bands x rows {s['bands'][0]} x {s['bands'][1]}; {s['candidate_pairs']:,} candidate pairs verified; "
           f"stages {s['seconds']}")
     print(f"            recall (planted J >= 0.8) {recall:.4f} of {len(hi):,}; precision {precision:.4f} "
-          f"of {len(reported):,} dropped; peak RSS {ours['rss_mb']:,.0f} MB")
+          f"of {len(reported):,} dropped; peak RSS {ours['rss_mb']:,.0f} MB (largest worker process "
+          f"{ours.get('worker_rss_mb', 0):,.0f} MB)")
     print(f"datasketch: {peer['docs']:,} docs in {peer['seconds']:.1f}s = {peer_rate:,.0f} docs/s; "
           f"recall {peer_recall:.4f} of {len(hi_peer):,}; precision {peer_precision:.4f} of {len(sample):,} "
           f"candidate pairs; peak RSS {peer['rss_mb']:,.0f} MB")

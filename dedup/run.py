@@ -115,7 +115,11 @@ class DedupRun:
         """Records split into partitions of about ``partition_docs``, whole repositories where they
         fit (a repository's records are read together), in a fixed order."""
         n = records.num_rows
-        step = self.cfg.partition_docs
+        # At most partition_docs each, and a multiple of the workers, so none idles in the last round.
+        workers = self.cfg.threads
+        parts = -(-n // self.cfg.partition_docs)
+        parts = -(-parts // workers) * workers if parts > 1 else parts
+        step = max(1, -(-n // max(parts, 1)))
         return [records.slice(i, step) for i in range(0, n, step)]
 
     # -- one partition: documents -> shingles -> signatures -> band keys --------------------------
