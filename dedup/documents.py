@@ -62,18 +62,31 @@ Exact dedup compares ``content_hash``: the hex blake2b-128 digest of ``normalize
 Options (keyword arguments of every builder; the dedup config's ``doc_options()``):
 ``strip_templates=True, strip_bot_comments=True, strip_quoted_email=True,
 include_comments=True, max_chars=200_000, extra_bot_logins=()``.
+
+Speed. ``clean_body``, ``content_hash``, ``issue_document`` and ``pull_document`` are the rules,
+one text at a time (~100 us per 2 KB body). ``build_documents`` computes the same values a column
+at a time (``clean_bodies``, ``content_hashes``; tests compare them on randomized texts), ~15 us
+per plain 2 KB issue: an RE2 scan of each body column finds the values some rule could change
+(the others get no work), rules 1 and 4 alone run in numba, the other rules in Python only where
+their markers are, and the hash input is lowercased and whitespace-collapsed in numba (Python
+computes NFC of non-ASCII texts).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+from numba import njit
 
 from ingest.filters import is_bot
 
@@ -287,7 +300,8 @@ def _whitespace(text: str) -> str:
 
 
 def clean_body(text: str | None, *, strip_templates: bool = True, strip_quoted_email: bool = True) -> str:
-    """One body or comment cleaned by rules 1-4 of the module docstring ("" for null)."""
+    """One body or comment cleaned by rules 1-4 of the module docstring ("" for null): the
+    reference (``clean_bodies`` is the same, faster, over a column)."""
     if not text:
         return ""
     text = _newlines(text)
@@ -296,6 +310,205 @@ def clean_body(text: str | None, *, strip_templates: bool = True, strip_quoted_e
     if strip_templates:
         text = _strip_templates(text)
     return _whitespace(text)
+
+
+# -- the same, over a column --------------------------------------------------------------------
+# Most bodies contain nothing any rule acts on: ``clean_body`` returns them unchanged. One RE2 scan
+# of the column (``pc.match_substring_regex``) finds the values with a marker some rule needs, the
+# others get no work. The markers are a superset, rule by rule (below): on a text without the
+# markers of a step, the step is the identity (a text with one may still come back unchanged).
+# Of the marked values, those without e-mail and template markers (a second scan) only need rules
+# 1 and 4, done by ``_clean_light`` (numba, on the UTF-8); the others go through the steps in
+# Python, each step only where its markers are.
+
+# Python's whitespace: ``str.isspace``, ``str.split``/``strip``/``rstrip`` without arguments and
+# ``re``'s ``\s`` on str all use this set (a test checks it against every code point).
+_RE2_UNICODE_SPACE = r"\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+_RE2_SPACE = r"\t-\r\x1c-\x20" + _RE2_UNICODE_SPACE
+_RE2_SPACE_BUT_NL = r"\t\x0b-\r\x1c-\x20" + _RE2_UNICODE_SPACE
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _is_space(cp: int) -> bool:
+    if cp <= 32:
+        return 9 <= cp <= 13 or cp >= 28
+    return (cp == 0x85 or cp == 0xA0 or cp == 0x1680 or 0x2000 <= cp <= 0x200A or cp == 0x2028 or cp == 0x2029
+            or cp == 0x202F or cp == 0x205F or cp == 0x3000)
+
+
+def _re2_literal(text: str) -> str:
+    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", text)
+
+
+def _re2_phrase(phrase: str) -> str:
+    """A boilerplate phrase anywhere: its words case-insensitively (RE2 folds every code point
+    that ``str.lower`` maps to an ASCII letter, the Kelvin sign included, except ``İ``, which lowers
+    to ``i`` + U+0307, a pair no phrase contains), separated by whitespace runs (``_boilerplate``
+    collapses them)."""
+    return f"[{_RE2_SPACE}]+".join(_re2_literal(w) for w in phrase.split(" "))
+
+
+# A line starts after "\n", "\r" or at the start, ends before either or at the end: the step
+# markers hold before and after rule 1.
+# 2. Quoted e-mail (``_strip_email``): an attribution needs "wrote:", a signature the line "-- ",
+# the footer and mobile-client rules their phrases (the other ``_EMAIL_TRIGGERS``).
+_RE2_EMAIL = "|".join(("wrote:", r"(?:\A|[\r\n])-- (?:[\r\n]|\z)",
+                       *(_re2_literal(t) for t in _EMAIL_TRIGGERS if t not in ("wrote:", "-- "))))
+# 3. Templates (``_strip_templates``): an HTML comment, a task-list line, ``_No response_``, a
+# boilerplate line, a heading (for empty sections).
+_RE2_TEMPLATES = "|".join(("<!--", r"\[[ xX]\]", "_No response_",
+                           "(?i:" + "|".join(_re2_phrase(p) for p in sorted(_BOILERPLATE_ALL)) + ")",
+                           r"(?:\A|[\r\n]) {0,3}#{1,6}(?:[ \t\r\n]|\z)"))
+# 1. Line endings: "\r". 4. Whitespace (``_whitespace``), given no "\r": trailing whitespace on a
+# line, 3+ newlines, a leading or trailing newline.
+_RE2_DIRTY = "|".join((r"\r", _RE2_EMAIL, _RE2_TEMPLATES, rf"[{_RE2_SPACE_BUT_NL}](?:\n|\z)", r"\n\n\n",
+                       r"\A\n", r"\n\z"))
+
+
+def _marked(values: pa.Array | pa.ChunkedArray, pattern: str) -> list[int]:
+    """Indices of the values ``pattern`` matches (not of nulls)."""
+    if len(values) == 0:
+        return []
+    return np.flatnonzero(pc.fill_null(pc.match_substring_regex(values, pattern), False)).tolist()
+
+
+def _utf8(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes, int64 offsets into them) of a string array; chunks are concatenated."""
+    if isinstance(arr, pa.ChunkedArray):
+        if arr.num_chunks == 1:
+            arr = arr.chunk(0)
+        else:
+            arr = pa.concat_arrays([c.cast(pa.large_string()) for c in arr.chunks] or [pa.array([], pa.large_string())])
+    _, offsets_buf, data_buf = arr.buffers()
+    dtype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=dtype)[arr.offset:arr.offset + len(arr) + 1].astype(np.int64)
+    data = np.frombuffer(data_buf if data_buf is not None else b"", dtype=np.uint8)  # read-only either way
+    return data, offsets
+
+
+# Byte classes of ``_clean_light_kernel``: 0 other ASCII, 1 ASCII whitespace but line breaks, 2 "\n"
+# and "\r", 3 non-ASCII.
+_LIGHT_CLASS = np.zeros(256, dtype=np.int64)
+_LIGHT_CLASS[[9, 11, 12, 28, 29, 30, 31, 32]] = 1
+_LIGHT_CLASS[[10, 13]] = 2
+_LIGHT_CLASS[0x80:] = 3
+
+
+@njit(cache=True, nogil=True)
+def _clean_light_kernel(data: np.ndarray, offsets: np.ndarray, byte_class: np.ndarray, out: np.ndarray,
+                        out_offsets: np.ndarray) -> None:
+    """Rules 1 and 4 (``_whitespace(_newlines(text))``) of every UTF-8 text, into
+    ``out[out_offsets[k]:out_offsets[k + 1]]``."""
+    j = 0
+    for k in range(len(offsets) - 1):
+        start = j
+        out_offsets[k] = j
+        keep = j  # the end of the output without the current line's trailing whitespace
+        newlines = 0  # line breaks since the last kept content
+        line_start, at_line_start = offsets[k], True  # a line's leading whitespace waits for its content
+        i, end = offsets[k], offsets[k + 1]
+        while i < end:
+            if not at_line_start:  # inside a line: ASCII up to a line break or a non-ASCII character
+                while i < end:
+                    b = data[i]
+                    c = byte_class[b]
+                    if c > 1:
+                        break
+                    out[j] = b
+                    j += 1
+                    keep += (j - keep) * (1 - c)
+                    i += 1
+                if i == end:
+                    break
+            b = data[i]
+            if b == 10 or b == 13:  # "\n", "\r\n" or "\r": the line ends, without its trailing whitespace
+                i += 2 if b == 13 and i + 1 < end and data[i + 1] == 10 else 1
+                j = keep
+                newlines += 1
+                line_start, at_line_start = i, True
+                continue
+            if b < 0x80:
+                cp, n = np.int64(b), 1
+            elif b < 0xE0:
+                cp, n = ((b & 0x1F) << 6) | (data[i + 1] & 0x3F), 2
+            elif b < 0xF0:
+                cp, n = ((b & 0x0F) << 12) | ((data[i + 1] & 0x3F) << 6) | (data[i + 2] & 0x3F), 3
+            else:
+                cp, n = np.int64(0x10000), 4  # no whitespace there
+            if _is_space(cp):
+                if not at_line_start:
+                    for q in range(i, i + n):
+                        out[j] = data[q]
+                        j += 1
+                i += n
+                continue
+            if at_line_start:  # content: the line breaks before it (at most 2, none at the start), its indent
+                if newlines and j > start:
+                    for _ in range(min(newlines, 2)):
+                        out[j] = 10
+                        j += 1
+                newlines = 0
+                for q in range(line_start, i):
+                    out[j] = data[q]
+                    j += 1
+                at_line_start = False
+            for q in range(i, i + n):
+                out[j] = data[q]
+                j += 1
+            keep = j
+            i += n
+        j = keep  # without the last line's trailing whitespace, and no trailing line breaks
+        out_offsets[k + 1] = j
+
+
+def _clean_light(values: pa.Array | pa.ChunkedArray) -> list[str]:
+    """``_whitespace(_newlines(v))`` of every value (none null)."""
+    data, offsets = _utf8(values)
+    out = np.empty(max(int(offsets[-1] - offsets[0]), 1), dtype=np.uint8)
+    out_offsets = np.empty(len(offsets), dtype=np.int64)
+    _clean_light_kernel(data, offsets, _LIGHT_CLASS, out, out_offsets)
+    return pa.LargeStringArray.from_buffers(len(values), pa.py_buffer(out_offsets), pa.py_buffer(out)).to_pylist()
+
+
+def _whitespace_fast(text: str) -> str:
+    """``_whitespace``, without the blank-run pass where it has nothing to do."""
+    text = "\n".join([line.rstrip() for line in text.split("\n")])
+    if "\n\n\n" in text:
+        text = _BLANK_RUNS.sub("\n\n", text)
+    return text.strip("\n")
+
+
+def _clean_column(values: pa.Array | pa.ChunkedArray, o: _Opts) -> list[str]:
+    """``_clean`` of every value of a string column ("" for null)."""
+    texts = values.to_pylist()
+    marked = _marked(values, _RE2_DIRTY)
+    if not marked:
+        return [t or "" for t in texts]
+    values = values.take(pa.array(marked, pa.int64()))
+    steps = ([_RE2_EMAIL] if o.strip_quoted_email else []) + ([_RE2_TEMPLATES] if o.strip_templates else [])
+    heavy = _marked(values, "|".join(steps)) if steps else []
+    light = sorted(set(range(len(marked))) - set(heavy))
+    for m, text in zip(light, _clean_light(values.take(pa.array(light, pa.int64()))), strict=True):
+        texts[marked[m]] = text
+    if heavy:
+        values = values.take(pa.array(heavy, pa.int64()))
+        email = set(_marked(values, _RE2_EMAIL)) if o.strip_quoted_email else set()
+        templates = set(_marked(values, _RE2_TEMPLATES)) if o.strip_templates else set()
+        for h, m in enumerate(heavy):
+            text = _newlines(texts[marked[m]])
+            if h in email:
+                text = _strip_email(text)
+            if h in templates:
+                text = _strip_templates(text)
+            texts[marked[m]] = _whitespace_fast(text)
+    return [t or "" for t in texts]
+
+
+def clean_bodies(values: pa.Array | pa.ChunkedArray, *, strip_templates: bool = True,
+                 strip_quoted_email: bool = True) -> list[str]:
+    """``clean_body`` of every value of a string column, equal to it value by value, much faster
+    (see above)."""
+    return _clean_column(values, _Opts(strip_templates=strip_templates, strip_quoted_email=strip_quoted_email))
 
 
 # -- documents -----------------------------------------------------------------------------------
@@ -329,12 +542,14 @@ def _title(title: str | None) -> str:
     return _newlines(title or "").strip()
 
 
-def _issue_text(issue: dict, kept: list[tuple[str, str]], o: _Opts) -> str:
+def _issue_text(title: str | None, body: str, kept: list[tuple[str, str]], o: _Opts) -> str:
+    """``body`` already cleaned."""
     bodies = [b for kind, b in kept if kind == "issue"] if o.include_comments else []
-    return _join([_title(issue.get("title")), _clean(issue.get("body"), o), *bodies], o)
+    return _join([_title(title), body, *bodies], o)
 
 
-def _pull_text(pull: dict, files: Iterable[dict], o: _Opts) -> str:
+def _pull_text(title: str | None, body: str, files: Iterable[dict], o: _Opts) -> str:
+    """``body`` already cleaned."""
     blocks = []
     for f in sorted(files, key=lambda f: f["path"]):
         patch = f.get("patch")
@@ -343,7 +558,7 @@ def _pull_text(pull: dict, files: Iterable[dict], o: _Opts) -> str:
         header = f"diff --git a/{f.get('previous_path') or f['path']} b/{f['path']}"
         patch = _newlines(patch).rstrip("\n")
         blocks.append(f"{header}\n{patch}" if patch else header)
-    return _join([_title(pull.get("title")), _clean(pull.get("body"), o), "\n".join(blocks)], o)
+    return _join([_title(title), body, "\n".join(blocks)], o)
 
 
 def issue_document(issue: dict, comments: list[dict], **opts: Any) -> str:
@@ -353,12 +568,13 @@ def issue_document(issue: dict, comments: list[dict], **opts: Any) -> str:
     other kinds are ignored); ``opts`` as in the module docstring.
     """
     o = _Opts(**opts)
-    return _issue_text(issue, _kept_comments(comments, o), o)
+    return _issue_text(issue.get("title"), _clean(issue.get("body"), o), _kept_comments(comments, o), o)
 
 
 def pull_document(pull: dict, files: list[dict], **opts: Any) -> str:
     """The document of one pull request: title, body and the diff of its ``pull_files`` rows."""
-    return _pull_text(pull, files, _Opts(**opts))
+    o = _Opts(**opts)
+    return _pull_text(pull.get("title"), _clean(pull.get("body"), o), files, o)
 
 
 def normalize_for_hash(text: str) -> str:
@@ -370,6 +586,189 @@ def content_hash(text: str) -> str:
     """Hex blake2b-128 (32 hex digits) of ``normalize_for_hash(text)`` as UTF-8: stable across
     processes and versions, equal for texts differing only in case, whitespace or Unicode composition."""
     return hashlib.blake2b(normalize_for_hash(text).encode("utf-8"), digest_size=16).hexdigest()
+
+
+# -- content hashes over a column ----------------------------------------------------------------
+# ``content_hashes`` equals ``content_hash`` text by text. Python computes NFC (it returns an NFC
+# text itself, and an ASCII text is NFC already); one numba pass over the UTF-8 of a batch of texts
+# lowercases and collapses whitespace; blake2b stays per text (hashlib). Lowercase is Python's:
+# ``str.lower`` maps each code point on its own (to one code point, ASCII ones only A-Z) except
+# U+0130 (two code points) and U+03A3 (final sigma, by context), so a table taken from
+# ``str.lower`` once per process does the others; texts with those two are lowered by Python.
+
+_HASH_ROWS = 8192  # texts per batch, and at most about this many characters
+_HASH_CHARS = 1 << 23
+
+# ASCII byte maps: A-Z lowered, Python's ASCII whitespace (\t \n \v \f \r, \x1c-\x1f, space) to a
+# space; which bytes are that whitespace.
+_BYTE_MAP = np.arange(256, dtype=np.uint8)
+_BYTE_MAP[ord("A"):ord("Z") + 1] += 32
+_BYTE_MAP[[9, 10, 11, 12, 13, 28, 29, 30, 31]] = 32
+_BYTE_SPACE = (_BYTE_MAP == 32).astype(np.int64)
+# How ``_collapse`` reads a text: ASCII; to lowercase by the table; lowercased by Python already.
+_ASCII, _TABLE, _LOWERED = 0, 1, 2
+
+
+@functools.cache
+def _lower_table() -> np.ndarray:
+    """``str.lower`` of every code point, -1 for U+0130 and U+03A3."""
+    text = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    lower = text[:0x130].lower() + "\u0130" + text[0x131:].lower()
+    if len(lower) != len(text):
+        raise AssertionError("str.lower maps a code point other than U+0130 to several")
+    table = np.frombuffer(lower.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int32)
+    table[[0x130, 0x3A3]] = -1
+    return table
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _collapse_ascii(data: np.ndarray, i: int, end: int, byte_map: np.ndarray, byte_space: np.ndarray,
+                    out: np.ndarray, j: int) -> int:
+    """``data[i:end]`` (ASCII) lowercased, whitespace runs to one space, stripped, to ``out[j:]``;
+    returns the new end of ``out`` (branch-free: a space after whitespace is overwritten)."""
+    start = j
+    after_space = 1  # at the start of the text, or after whitespace
+    for k in range(i, end):
+        b = data[k]
+        space = byte_space[b]
+        out[j] = byte_map[b]
+        j += 1 - (space & after_space)
+        after_space = space
+    if j > start and out[j - 1] == 32:  # a trailing run left one space
+        j -= 1
+    return j
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _collapse_unicode(data: np.ndarray, i: int, end: int, byte_map: np.ndarray, byte_space: np.ndarray,
+                      lower: np.ndarray, out: np.ndarray, j: int) -> int:
+    """``_collapse_ascii`` of UTF-8 text, other code points lowercased by ``lower`` (None: as they are).
+    Whitespace is that of the code points before lowercasing, the same after (a test checks)."""
+    start = j
+    after_space = 1
+    while i < end:
+        while i < end:  # ASCII, as in _collapse_ascii
+            b = data[i]
+            if b >= 0x80:
+                break
+            space = byte_space[b]
+            out[j] = byte_map[b]
+            j += 1 - (space & after_space)
+            after_space = space
+            i += 1
+        if i == end:
+            break
+        if b < 0xE0:
+            cp, n = ((b & 0x1F) << 6) | (data[i + 1] & 0x3F), 2
+        elif b < 0xF0:
+            cp, n = ((b & 0x0F) << 12) | ((data[i + 1] & 0x3F) << 6) | (data[i + 2] & 0x3F), 3
+        else:
+            cp, n = (((b & 0x07) << 18) | ((data[i + 1] & 0x3F) << 12) | ((data[i + 2] & 0x3F) << 6)
+                     | (data[i + 3] & 0x3F)), 4
+        i += n
+        if _is_space(cp):
+            out[j] = 32
+            j += 1 - after_space
+            after_space = 1
+            continue
+        after_space = 0
+        if lower is not None:
+            cp = lower[cp]
+        if cp < 0x80:
+            out[j] = cp
+            j += 1
+        elif cp < 0x800:
+            out[j] = 0xC0 | (cp >> 6)
+            out[j + 1] = 0x80 | (cp & 0x3F)
+            j += 2
+        elif cp < 0x10000:
+            out[j] = 0xE0 | (cp >> 12)
+            out[j + 1] = 0x80 | ((cp >> 6) & 0x3F)
+            out[j + 2] = 0x80 | (cp & 0x3F)
+            j += 3
+        else:
+            out[j] = 0xF0 | (cp >> 18)
+            out[j + 1] = 0x80 | ((cp >> 12) & 0x3F)
+            out[j + 2] = 0x80 | ((cp >> 6) & 0x3F)
+            out[j + 3] = 0x80 | (cp & 0x3F)
+            j += 4
+    if j > start and out[j - 1] == 32:
+        j -= 1
+    return j
+
+
+@njit(cache=True, nogil=True)
+def _collapse(data: np.ndarray, offsets: np.ndarray, side_data: np.ndarray, side_offsets: np.ndarray,
+              side_row: np.ndarray, mode: np.ndarray, byte_map: np.ndarray, byte_space: np.ndarray,
+              lower: np.ndarray, out: np.ndarray, out_offsets: np.ndarray) -> None:
+    """``normalize_for_hash`` (but NFC) of every text into ``out[out_offsets[k]:out_offsets[k + 1]]``,
+    as UTF-8. Text k is ``data[offsets[k]:offsets[k + 1]]`` or, when ``side_row[k] = m >= 0``,
+    ``side_data[side_offsets[m]:side_offsets[m + 1]]``, read as ``mode[k]`` says."""
+    j = 0
+    for k in range(len(offsets) - 1):
+        out_offsets[k] = j
+        m = side_row[k]
+        if mode[k] == _ASCII:
+            j = _collapse_ascii(data, offsets[k], offsets[k + 1], byte_map, byte_space, out, j)
+        elif m < 0:
+            j = _collapse_unicode(data, offsets[k], offsets[k + 1], byte_map, byte_space, lower, out, j)
+        elif mode[k] == _TABLE:
+            j = _collapse_unicode(side_data, side_offsets[m], side_offsets[m + 1], byte_map, byte_space, lower, out, j)
+        else:
+            j = _collapse_unicode(side_data, side_offsets[m], side_offsets[m + 1], byte_map, byte_space, None, out, j)
+    out_offsets[len(offsets) - 1] = j
+
+
+def _hash_batch(texts: Sequence[str], arr: pa.Array | pa.ChunkedArray) -> bytes:
+    """The 16-byte digests of ``content_hash`` of ``texts``, which ``arr`` holds as a string array."""
+    mode = np.zeros(len(texts), dtype=np.int64)
+    side_row = np.full(len(texts), -1, dtype=np.int64)
+    side: list[str] = []
+    for k, text in enumerate(texts):
+        if text.isascii():
+            continue
+        nfc = unicodedata.normalize("NFC", text)
+        if "\u0130" in nfc or "\u03a3" in nfc:
+            mode[k] = _LOWERED
+            nfc = nfc.lower()
+        else:
+            mode[k] = _TABLE
+            if nfc is text:  # NFC already: read from arr
+                continue
+        side_row[k] = len(side)
+        side.append(nfc)
+    side_data, side_offsets = _utf8(pa.array(side, pa.large_string()))
+    data, offsets = _utf8(arr)
+    lower = _lower_table() if (mode == _TABLE).any() else np.zeros(0, dtype=np.int32)
+    # Lowercase needs at most 3/2 of the UTF-8 bytes (e.g. U+023A, 2 bytes, to U+2C65, 3 bytes).
+    out = np.empty(int(offsets[-1] - offsets[0] + side_offsets[-1]) * 2, dtype=np.uint8)
+    out_offsets = np.empty(len(offsets), dtype=np.int64)
+    _collapse(data, offsets, side_data, side_offsets, side_row, mode, _BYTE_MAP, _BYTE_SPACE, lower, out, out_offsets)
+    view, blake2b = memoryview(out), hashlib.blake2b
+    bounds = out_offsets.tolist()
+    return b"".join([blake2b(view[bounds[k]:bounds[k + 1]], digest_size=16).digest() for k in range(len(texts))])
+
+
+def _content_hashes(texts: Sequence[str], arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``content_hash`` of every text as a string array; ``arr``: the texts as an Arrow string array."""
+    out: list[bytes] = []
+    start, n = 0, len(texts)
+    while start < n:
+        stop, chars = start, 0
+        while stop < n and stop - start < _HASH_ROWS and chars < _HASH_CHARS:
+            chars += len(texts[stop])
+            stop += 1
+        out.append(_hash_batch(texts[start:stop], arr.slice(start, stop - start)))
+        start = stop
+    hexed = b"".join(out).hex().encode()  # 32 hex digits per text
+    offsets = np.arange(0, len(hexed) + 1, 32, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(hexed))
+
+
+def content_hashes(texts: Sequence[str]) -> list[str]:
+    """``content_hash`` of every text, equal to it text by text: NFC and lowercase in Python only
+    for non-ASCII texts, whitespace collapsed for all texts at once (numba), blake2b per text."""
+    return _content_hashes(texts, pa.array(texts, pa.large_string())).to_pylist()
 
 
 def _rows(table: pa.Table, columns: Sequence[str]) -> Iterable[dict]:
@@ -386,38 +785,92 @@ def build_documents(issues: pa.Table, pulls: pa.Table, comments: pa.Table, pull_
     partition's repositories. Issue rows with ``is_pull_request`` true, or whose id is a
     ``pulls`` id, are not issue documents (the pull's document comes from ``pulls``). One pass
     groups ``comments`` and ``pull_files`` by ``record_id``; a doc_id seen twice is an error.
+    Values are those of ``issue_document``, ``pull_document`` and ``content_hash`` per record,
+    computed a column at a time (``_clean_column``, ``_content_hashes``).
     """
     o = _Opts(**opts)
-    by_record: dict[str, list[dict]] = {}
-    for c in _rows(comments, ("record_id", "kind", "comment_id", "author", "author_type", "body", "created_at")):
-        by_record.setdefault(c["record_id"], []).append(c)
+    # Kept comments per record: (sort key, kind, cleaned body), in _kept_comments' order.
+    threads: dict[str, list[tuple]] = {}
+    if comments.num_rows:
+        columns = ("record_id", "kind", "comment_id", "author", "author_type")
+        record_id, kind, comment_id, author, author_type = (comments.column(c).to_pylist() for c in columns)
+        # created_at as int64 microseconds: the same order as the timestamps, no datetime objects.
+        created_at = comments.column("created_at").cast(pa.int64()).to_pylist()
+        rows = range(comments.num_rows)
+        if o.strip_bot_comments:
+            bots: dict[tuple, bool] = {}
+            for key in zip(author, author_type, strict=True):
+                if key not in bots:
+                    bots[key] = is_bot(*key, o.extra_bot_logins)
+            rows = [k for k in rows if not bots[author[k], author_type[k]]]
+        bodies = comments.column("body")
+        if len(rows) < comments.num_rows:
+            bodies = bodies.take(pa.array(rows, pa.int64()))
+        for k, body in zip(rows, _clean_column(bodies, o), strict=True):
+            if body:
+                key = _comment_key({"created_at": created_at[k], "comment_id": comment_id[k]})
+                threads.setdefault(record_id[k], []).append((key, kind[k], body))
+        for thread in threads.values():
+            thread.sort(key=itemgetter(0))  # stable: ties stay in table order
     files_by_record: dict[str, list[dict]] = {}
     for f in _rows(pull_files, ("record_id", "path", "previous_path", "patch")):
         files_by_record.setdefault(f["record_id"], []).append(f)
 
-    out: dict[str, list] = {name: [] for name in DOCUMENTS.names}
+    pull_ids = pulls.column("id").to_pylist()
+    issue_ids = issues.column("id").to_pylist()
+    pull_set = set(pull_ids)
+    keep = [k for k, (i, pr) in enumerate(zip(issue_ids, issues.column("is_pull_request").to_pylist(), strict=True))
+            if not (pr or i in pull_set)]
+    if len(keep) < issues.num_rows:
+        issues = issues.take(pa.array(keep, pa.int64()))
+        issue_ids = [issue_ids[k] for k in keep]
     seen: set[str] = set()
-
-    def add(doc_id: str, kind: str, row: dict, text: str, merged: bool | None, n_comments: int) -> None:
+    for doc_id in (*pull_ids, *issue_ids):
         if doc_id in seen:
             raise ValueError(f"duplicate record {doc_id!r}: build_documents expects one current row per record")
         seen.add(doc_id)
-        for name, value in (("doc_id", doc_id), ("kind", kind), ("repo", row["repo"]), ("number", row["number"]),
-                            ("text", text), ("content_hash", content_hash(text)), ("merged", merged),
-                            ("n_comments", n_comments), ("created_at", row["created_at"]),
-                            ("n_chars", len(text))):
-            out[name].append(value)
 
-    pull_rows = list(_rows(pulls, ("id", "repo", "number", "title", "body", "merged", "created_at")))
-    pull_ids = {p["id"] for p in pull_rows}
-    for p in pull_rows:
-        kept = _kept_comments(by_record.get(p["id"], ()), o)
-        add(p["id"], "pull", p, _pull_text(p, files_by_record.get(p["id"], ()), o), p["merged"], len(kept))
-    for i in _rows(issues, ("id", "repo", "number", "title", "body", "created_at", "is_pull_request")):
-        if i["is_pull_request"] or i["id"] in pull_ids:
+    texts: list[str] = []
+    n_comments: list[int] = []
+    for doc_id, title, body in zip(pull_ids, pulls.column("title").to_pylist(), _clean_column(pulls.column("body"), o),
+                                   strict=True):
+        n_comments.append(len(threads.get(doc_id, ())))
+        texts.append(_pull_text(title, body, files_by_record.get(doc_id, ()), o))
+    for doc_id, title, body in zip(issue_ids, issues.column("title").to_pylist(), _clean_column(issues.column("body"), o),
+                                   strict=True):
+        title = _title(title)
+        thread = threads.get(doc_id)
+        if thread is None:  # the common case, _issue_text inlined
+            text = f"{title}\n\n{body}" if title and body else title or body
+            texts.append(text if len(text) <= o.max_chars else text[:o.max_chars])
+            n_comments.append(0)
             continue
-        kept = _kept_comments(by_record.get(i["id"], ()), o)
-        add(i["id"], "issue", i, _issue_text(i, kept, o), None, len(kept))
+        n_comments.append(len(thread))
+        texts.append(_issue_text(title, body, [(k, b) for _, k, b in thread], o))
 
-    table = pa.table(out, schema=DOCUMENTS)
-    return table.sort_by([("doc_id", "ascending")])
+    # Sorted by doc_id (Arrow's order, as Table.sort_by), before the columns are built.
+    doc_ids = pa.array(pull_ids + issue_ids, pa.string())
+    order = pc.sort_indices(doc_ids)
+    at = order.to_pylist()
+    texts = [texts[k] for k in at]
+    text = pa.array(texts, pa.string())
+
+    def stacked(name: str) -> pa.ChunkedArray:  # the pulls' values, then the issues', sorted
+        t = DOCUMENTS.field(name).type
+        return pa.chunked_array(pulls.column(name).cast(t).chunks + issues.column(name).cast(t).chunks,
+                                type=t).take(order)
+
+    merged = pulls.column("merged").to_pylist() + [None] * len(issue_ids)
+    columns = {
+        "doc_id": doc_ids.take(order),
+        "kind": pa.array(["pull" if k < len(pull_ids) else "issue" for k in at], pa.string()),
+        "repo": stacked("repo"),
+        "number": stacked("number"),
+        "text": text,
+        "content_hash": _content_hashes(texts, text),
+        "merged": pa.array([merged[k] for k in at], pa.bool_()),
+        "n_comments": pa.array([n_comments[k] for k in at], pa.int64()),
+        "created_at": stacked("created_at"),
+        "n_chars": pa.array([len(t) for t in texts], pa.int64()),
+    }
+    return pa.Table.from_arrays([columns[name] for name in DOCUMENTS.names], schema=DOCUMENTS)

@@ -1,20 +1,27 @@
 """Dedup documents: template, bot and e-mail stripping, diffs, hashing, the partition table."""
 
+import random
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
+import dedup.documents as D
 from dedup.documents import (
     DOC_RULES,
     DOCUMENTS,
     build_documents,
+    clean_bodies,
     clean_body,
     content_hash,
+    content_hashes,
     issue_document,
     normalize_for_hash,
     pull_document,
 )
+from ingest.filters import is_bot
 from ingest.schema import TABLES
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -273,3 +280,187 @@ def test_build_documents_empty_and_duplicates():
     dup = _table("issues", [{"id": "a__b-1", "repo": "a/b", "number": 1}] * 2)
     with pytest.raises(ValueError, match="a__b-1"):
         build_documents(dup, empty["pulls"], empty["comments"], empty["pull_files"])
+
+
+# -- the column-wise fast path equals the one-text-at-a-time rules --------------------------------
+
+SPACES = [c for c in map(chr, range(0x110000)) if c.isspace()]
+WORDS = ["the", "Bug", "crash", "value", "None", "#12", "C#", "x", "é", "e\u0301", "İstanbul", "STRASSE", "Straße",
+         "ΟΔΟΣ", "ΣΑΣ", "Σ", "ﬁle", "K", "Kelvin", "ǅ", "ᾼ", "错误", "🐛", "ß", "ǰ", "[x]", "[ ]", "<!--", "-->",
+         "wrote:", "-- ", "--", "_", "*", "`code`", "tab\there", "a\u00a0b", "a\u3000b", "a\x1cb"]
+MARKER_LINES = [
+    "<!-- a comment -->", "<!--", "-->", "<!-- multi", "line -->", "text <!-- inline --> more",
+    "- [ ] task", "* [x] done", "1. [X] numbered", "+ [ ]", "-[ ] not a task", "_No response_", "  _No response_  ",
+    "# H1", "## H2", "###### H6", "####### seven", "   ### indented", "    #### code indent", "#no space", "#", "##\t",
+    "```", "```python", "~~~", "````", "  ```",
+    "On Mon, Jan 1, 2024 at 10:00 AM Bob <b@x.org> wrote:", "On Mon, Jan 1, 2024 Bob <b@x.org>", "wrote:",
+    "On Linux it works.", "> quoted", ">", "> > nested", "-- ", "--", "— ", "—", "–", "---", "___", "-",
+    "Reply to this email directly, view it on GitHub.", "> You are receiving this because you commented.",
+    "Triage notifications on the go with GitHub Mobile for iOS", "Sent from my iPhone", "Sent from Mail for Windows",
+    "Sent with Proton Mail secure email.", "Get Outlook for Android", "Sent from", "sent from my phone",
+    "**Describe the bug**", "A clear and concise description of what the bug is.",
+    "**A  clear and CONCISE description of what the bug is!**", "_Steps to reproduce the behavior:_",
+    "Please describe.", "please\u00a0describe", "Please delete options that are not relevant.",
+    "Thanks for taking the time to fill out this bug report!", "THANK YOU FOR TA\u212aING THE TIME TO FILL OUT THIS form",
+    "Add any other context about the problem here.", "If applicable, add screenshots to help explain your problem.",
+    "a clear and concise description of what you want to happen", "steps to reproduce the behavior, then more",
+]
+SEPARATORS = ["\n"] * 8 + ["\n\n", "\n\n\n", "\r\n", "\r", "\r\n\r\n", " \n", "\t\n", "\u2028", "\x85\n", "\n \n"]
+
+
+def _random_body(rng):
+    if rng.random() < 0.05:
+        return rng.choice([None, "", "\n", " ", "\r\n", "x", "\u3000"])
+    lines = []
+    for _ in range(rng.randint(1, 25)):
+        r = rng.random()
+        if r < 0.35:
+            line = rng.choice(MARKER_LINES)
+        else:
+            words = [rng.choice(WORDS) for _ in range(rng.randint(0, 12))]
+            line = "".join(w + rng.choice([" "] * 6 + SPACES) for w in words)
+        if rng.random() < 0.2:  # a leading or trailing space, emphasis, a random case
+            line = rng.choice(["", " ", "  ", "\t", "*", "> "]) + line + rng.choice(["", " ", "\u00a0", ".", ":"])
+        if rng.random() < 0.1:
+            line = rng.choice([line.upper(), line.lower(), line.title()])
+        lines.append(line)
+    body = ""
+    for line in lines:
+        body += line + rng.choice(SEPARATORS)
+    if rng.random() < 0.5:
+        body = body.rstrip("\r\n")
+    if rng.random() < 0.1:
+        body = rng.choice(["\n", "\n\n", " ", "\r\n"]) + body
+    return body
+
+
+def _isolated_bodies():
+    """Every marker line and whitespace case alone in otherwise plain text (the markers of one rule)."""
+    plain = "The parser fails on empty input.\nIt returns None instead of raising.\n\nSee #12 and C# docs."
+    out = [plain, ISSUE_FORM, PR_BODY, EMAIL_REPLY]
+    for line in MARKER_LINES + [f"x{c}" for c in SPACES] + [f"{c}x" for c in SPACES]:
+        out += [line, f"{plain}\n{line}", f"{line}\n{plain}", f"{plain}\n{line}\n{plain}", f"{plain}\n\n{line}\n\n{plain}",
+                f"{plain}\r\n{line}\r\n{plain}", f"{plain}\r{line}\r{plain}", f"{plain}\r\n{line}", f"{plain}\r{line}"]
+    for sep in SEPARATORS:
+        out += [f"a{sep}b", f"{sep}a", f"a{sep}"]
+    return out
+
+
+def _random_bodies(n, seed):
+    rng = random.Random(seed)
+    return [_random_body(rng) for _ in range(n)] + _isolated_bodies()
+
+
+def test_python_whitespace_and_case_facts():
+    # The RE2 classes and the numba kernel hard-code Python's whitespace; lowercasing to ASCII.
+    expected = "".join(SPACES)
+    assert expected == "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200b))) \
+        + "\u2028\u2029\u202f\u205f\u3000"
+    cps = [chr(i) for i in range(0x110000) if not 0xD800 <= i <= 0xDFFF]
+    arr = pa.array(cps)
+    for cls, chars in ((D._RE2_SPACE, expected), (D._RE2_SPACE_BUT_NL, expected.replace("\n", ""))):
+        hits = pc.match_substring_regex(arr, f"^[{cls}]$").to_numpy(zero_copy_only=False)
+        assert {cps[i] for i in np.flatnonzero(hits)} == set(chars)
+    lowered = [c.lower() for c in cps]
+    to_ascii = {c for c, low in zip(cps, lowered, strict=True) if not c.isascii() and any(x.isascii() for x in low)}
+    assert to_ascii == {"\u0130", "\u212a"} and "\u0130".lower() == "i\u0307"
+    assert not any(any("A" <= x <= "Z" for x in low) for low in lowered)  # no code point lowers to A-Z
+    # Lowercasing keeps whitespace whitespace and the rest not; one code point each but for U+0130.
+    assert all(low == c if c.isspace() else not any(x.isspace() for x in low) for c, low in zip(cps, lowered, strict=True))
+    assert [c for c, low in zip(cps, lowered, strict=True) if len(low) != 1] == ["\u0130"]
+    assert D._lower_table()[[ord("A"), 0x212A, 0x3A3, 0x130, 0x1E9E]].tolist() == [ord("a"), ord("k"), -1, -1, 0xDF]
+
+
+def test_clean_bodies_equal_clean_body():
+    bodies = _random_bodies(3000, seed=1)
+    arr = pa.array(bodies, pa.string())
+    for strip_templates in (True, False):
+        for strip_quoted_email in (True, False):
+            opts = {"strip_templates": strip_templates, "strip_quoted_email": strip_quoted_email}
+            expected = [clean_body(b, **opts) for b in bodies]
+            assert clean_bodies(arr, **opts) == expected
+    # Chunked columns too, and most random bodies do change (the markers are not trivially everywhere).
+    chunked = pa.chunked_array([arr.slice(0, 1000), arr.slice(1000)])
+    assert clean_bodies(chunked) == [clean_body(b) for b in bodies]
+    assert sum(clean_body(b) != (b or "") for b in bodies) > len(bodies) // 2
+
+
+def test_content_hashes_equal_content_hash():
+    rng = random.Random(2)
+    texts = [b or "" for b in _random_bodies(2000, seed=3)]
+    texts += ["", " ", "\u3000", "a", "A", "İ", "ΟΔΟΣ ΣΑΣ", "Cafe\u0301", "K", "x\u2028y", "\x1c\x1dz\x1e\x1f"]
+    texts += ["".join(rng.choice(WORDS + SPACES) for _ in range(rng.randint(0, 50))) for _ in range(2000)]
+    texts += [f"a{c}b{c}{c}c{c}" for c in SPACES] + [c * 3 for c in SPACES]
+    cased = [chr(i) for i in range(0x110000) if not 0xD800 <= i <= 0xDFFF and chr(i).lower() != chr(i)]
+    texts += [f"x{c}Y" for c in cased] + [" ".join(cased[i:i + 40]) for i in range(0, len(cased), 40)]
+    texts += ["I\u0307stanbul", "ΣΑΣ ΟΔΟΣ.", "Ⱥ" * 100, "\U00010400\U0001e900 🐛", "e\u0301\u0130"]
+    assert content_hashes(texts) == [content_hash(t) for t in texts]
+    assert content_hashes([]) == []
+
+
+def _reference_documents(issues, pulls, comments, pull_files, **opts):
+    """build_documents through the one-record-at-a-time functions: one row per document, by doc_id."""
+    by_record, files = {}, {}
+    for c in comments.to_pylist():
+        by_record.setdefault(c["record_id"], []).append(c)
+    for f in pull_files.to_pylist():
+        files.setdefault(f["record_id"], []).append(f)
+    doc_opts = {k: v for k, v in opts.items() if k in ("strip_templates", "strip_quoted_email")}
+    bot_logins = opts.get("extra_bot_logins", ())
+
+    def n_kept(record_id):
+        return sum(1 for c in by_record.get(record_id, ())
+                   if not (opts.get("strip_bot_comments", True) and is_bot(c["author"], c["author_type"], bot_logins))
+                   and clean_body(c["body"], **doc_opts))
+
+    rows = []
+    for p in pulls.to_pylist():
+        text = pull_document(p, files.get(p["id"], []), **opts)
+        rows.append({"doc_id": p["id"], "kind": "pull", "repo": p["repo"], "number": p["number"], "text": text,
+                     "merged": p["merged"], "n_comments": n_kept(p["id"]), "created_at": p["created_at"]})
+    pull_ids = {r["doc_id"] for r in rows}
+    for i in issues.to_pylist():
+        if i["is_pull_request"] or i["id"] in pull_ids:
+            continue
+        text = issue_document(i, by_record.get(i["id"], []), **opts)
+        rows.append({"doc_id": i["id"], "kind": "issue", "repo": i["repo"], "number": i["number"], "text": text,
+                     "merged": None, "n_comments": n_kept(i["id"]), "created_at": i["created_at"]})
+    for r in rows:
+        r.update(content_hash=content_hash(r["text"]), n_chars=len(r["text"]))
+    return sorted(rows, key=lambda r: r["doc_id"].encode())
+
+
+@pytest.mark.parametrize("opts", [{}, {"include_comments": False, "max_chars": 300},
+                                  {"strip_templates": False, "strip_bot_comments": False, "extra_bot_logins": ("eve",)},
+                                  {"strip_quoted_email": False, "max_chars": 40}])
+def test_build_documents_equals_reference(opts):
+    rng = random.Random(4)
+    bodies = _random_bodies(1500, seed=5)
+    titles = [None, "", " Crash on\r\nempty input ", "ΣΑΣ title", "t"]
+    issues = _table("issues", [
+        {"id": f"o__r-{k}", "repo": "o/r", "number": k, "title": rng.choice(titles) or f"Issue {k}", "body": body,
+         "created_at": T0 + timedelta(minutes=k) if k % 7 else None,
+         "is_pull_request": rng.choice([False, None, False, True]) if k % 5 == 0 else False}
+        for k, body in enumerate(bodies)
+    ])
+    pulls = _table("pulls", [
+        {"id": f"o__r-{k}", "repo": "o/r", "number": k, "title": rng.choice(titles), "body": rng.choice(bodies),
+         "merged": rng.choice([True, False, None]), "created_at": T0}
+        for k in range(0, 1500, 10)
+    ])
+    files = _table("pull_files", [
+        {"record_id": f"o__r-{k}", "repo": "o/r", "number": k, "path": rng.choice(["b.py", "a/c.py", "README.md"]) + str(j),
+         "previous_path": rng.choice([None, "old.py"]), "patch": rng.choice([None, "", "@@ -1 +1 @@\r\n-a\n+b\n", "+x"])}
+        for k in range(0, 1500, 20) for j in range(rng.randint(0, 3))
+    ])
+    comments = _table("comments", [
+        {**_c(rng.randint(1, 50), rng.choice(bodies), author=rng.choice(["alice", "bob", "eve", "dependabot[bot]"]),
+              author_type=rng.choice(["User", "User", "Bot"]), kind=rng.choice(["issue", "issue", "review"]),
+              minutes=rng.choice([0, 1, 1, 2])),
+         "record_id": f"o__r-{rng.randrange(0, 1500, rng.choice([1, 3, 10]))}",
+         "created_at": rng.choice([T0, T0 + timedelta(minutes=1), None])}
+        for _ in range(2000)
+    ])
+    docs = build_documents(issues, pulls, comments, files, **opts)
+    assert docs.schema.equals(DOCUMENTS, check_metadata=True)
+    assert docs.to_pylist() == _reference_documents(issues, pulls, comments, files, **opts)
