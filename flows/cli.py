@@ -172,6 +172,13 @@ def _crawl(args: argparse.Namespace, console: Any, crawl_cfg: Any, repos: list[s
             finally:
                 set_progress(None)
         print_summary(result, console)
+        failed = [r for r in result["repos"] if r["status"] == "failed"]
+        if failed:
+            # A clone source the user named that cannot be read is bad input, not a partial success.
+            names = ", ".join(f"{r['repo']} ({r['reason']})" for r in failed)
+            print(f"swe-curate: error: git source failed: {names}", file=sys.stderr)
+            retry = all(r["reason"] == "timeout" for r in failed)
+            code = max(code, EXIT_RETRYABLE if retry else EXIT_BAD_INPUT)
     return code
 
 

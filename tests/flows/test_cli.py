@@ -205,6 +205,12 @@ def test_crawl_git_source_alone(tmp_path):
         (12, commits["m12"], "git"), (13, commits["s13"], "git")]
     (log_row,) = root.read_latest("crawl_log").to_pylist()
     assert (log_row["repo"], log_row["status"], log_row["git"], log_row["source"]) == ("acme/calc", "ok", "ok", "git")
+    # a directory that is not a repository: recorded, and a non-zero exit naming it
+    (tmp_path / "plain").mkdir()
+    failed = _cli("crawl", "--git", f"acme/plain={tmp_path / 'plain'}", "--data", str(tmp_path / "data"),
+                  env=env, cwd=tmp_path)
+    assert failed.returncode == 2
+    assert failed.stderr.strip().splitlines()[-1] == "swe-curate: error: git source failed: acme/plain (git_failed)"
 
 
 def test_crawl_gharchive_hour_files(tmp_path):
