@@ -91,8 +91,6 @@ def true_jaccard(a: str, b: str) -> float:
 
 
 def write_corpus(path: str, n_docs: int, seed: int, keep_texts: int) -> None:
-    import pyarrow as pa
-
     from ingest.run import _table
     from ingest.schema import TABLES
     from ingest.store import DataRoot
@@ -112,7 +110,6 @@ def write_corpus(path: str, n_docs: int, seed: int, keep_texts: int) -> None:
         json.dump(truth, fh)
     with open(os.path.join(path, "texts.json"), "w") as fh:
         json.dump(texts[:keep_texts], fh)
-    del pa
 
 
 def _ts(i: int):

@@ -99,7 +99,7 @@ class DedupRun:
         parts = []
         with self.root.connect() as con:
             for table, ids in batches.items():
-                files = [f for f in self.root.table_files(table) if f.rsplit("/batch=", 1)[1].split("/", 1)[0] in ids]
+                files = self.root.table_files(table, ids)
                 if not files:
                     continue
                 paths = ", ".join("'" + self.root.uri(f).replace("'", "''") + "'" for f in files)

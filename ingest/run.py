@@ -262,7 +262,7 @@ class CrawlSession:
         an unchanged repository is not re-read), then the one the API host implies (github.com,
         or a GitHub Enterprise host)."""
         assert self.git_config is not None
-        row = self.root.read_latest("repos", repo).to_pylist()
+        row = self.root.read_latest("repos", repo).select(["clone_url"]).to_pylist()
         urls = list(dict.fromkeys(u for u in (row[0]["clone_url"] if row else None,
                                               git_source.clone_url_for(self.config.api_url, repo)) if u))
         return next((u for u in urls if git_source.probe(u, self.git_config.probe_timeout_s)), None)
@@ -270,9 +270,10 @@ class CrawlSession:
     def _git_after_api(self, repo: str, parts: _PartWriter, url: str | None) -> git_source.GitResult:
         """Read the repository's merged PRs from its clone (probed before the API crawl)."""
         assert self.git_config is not None
-        row = self.root.read_latest("repos", repo).to_pylist()
         if not url:
             return git_source.GitResult(status="unreachable", reason="unreachable")
+        # Read after the API crawl wrote this run's repository row: the default branch is current.
+        row = self.root.read_latest("repos", repo).select(["default_branch"]).to_pylist()
         self.progress("phase", repo, {"phase": "git", "n": 0})
         return git_source.ingest_repo(
             self.root, self.git_config, repo, url, datetime.now(UTC), parts.write,

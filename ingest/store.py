@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import duckdb
@@ -96,9 +97,14 @@ class DataRoot:
             return None
 
     # -- reads ---------------------------------------------------------------------------------
-    def table_files(self, table: str) -> list[str]:
-        """Committed part files of a raw table, sorted (temporary files never match)."""
-        return sorted(self.fs.glob(self.path("raw", table, "batch=*", "*.parquet")))
+    def table_files(self, table: str, batches: Iterable[str] | None = None) -> list[str]:
+        """Committed part files of a raw table (of the given batches only), sorted (temporary files
+        never match)."""
+        files = sorted(self.fs.glob(self.path("raw", table, "batch=*", "*.parquet")))
+        if batches is not None:
+            wanted = set(batches)
+            files = [f for f in files if _batch_of(f) in wanted]
+        return files
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """One explicit DuckDB connection (STACK.md: never the module-global one)."""
@@ -117,7 +123,7 @@ class DataRoot:
 
     def batches(self, table: str) -> list[str]:
         """The batch ids (crawl ids) a raw table has, sorted."""
-        return sorted({f.rsplit("/batch=", 1)[1].split("/", 1)[0] for f in self.table_files(table)})
+        return sorted({_batch_of(f) for f in self.table_files(table)})
 
     def read_all(self, table: str) -> pa.Table:
         """Every stored row version of a raw table (for audits and tests)."""
@@ -129,6 +135,10 @@ class DataRoot:
         with self.connect() as con:
             rel = con.sql(f"SELECT {_cols(spec, _present(con, scan))} FROM {scan}")
             return _conform(rel.to_arrow_table(), spec)
+
+
+def _batch_of(path: str) -> str:
+    return path.rsplit("/batch=", 1)[1].split("/", 1)[0]
 
 
 def _q(name: str) -> str:
