@@ -2514,25 +2514,9 @@ class _Generator:
                 UNICODE_SAMPLES["mixed"],
             ]
         )
-        root = ReviewComment(
-            id=next(self.prov),
-            review_id=review.id,
-            user=review.user,
-            body=body,
-            path=f.filename,
-            diff_hunk=diff_hunk,
-            position=position,
-            original_position=position,
-            line=line,
-            original_line=line,
-            side=side,
-            commit_id=review.commit_id,
-            original_commit_id=review.commit_id,
-            in_reply_to_id=None,
-            created_at=when,
-            updated_at=when,
-            author_association=review.author_association,
-        )
+        anchor = (f.filename, diff_hunk, position, line, side)
+        root = review_comment(next(self.prov), review, review.user, body, anchor, review.commit_id, when,
+                              review.author_association)
         pull.review_comments.append(root)
         if rng.random() < 0.3 and item.user != review.user:
             # A reply creates its own (empty, COMMENTED) review, as on GitHub.
@@ -2548,25 +2532,8 @@ class _Generator:
             )
             pull.reviews.append(reply_review)
             pull.review_comments.append(
-                ReviewComment(
-                    id=next(self.prov),
-                    review_id=reply_review.id,
-                    user=item.user,
-                    body=rng.choice(_REPLIES),
-                    path=f.filename,
-                    diff_hunk=diff_hunk,
-                    position=position,
-                    original_position=position,
-                    line=line,
-                    original_line=line,
-                    side=side,
-                    commit_id=pull.head_sha,
-                    original_commit_id=pull.head_sha,
-                    in_reply_to_id=root.id,
-                    created_at=t,
-                    updated_at=t,
-                    author_association=item.author_association,
-                )
+                review_comment(next(self.prov), reply_review, item.user, rng.choice(_REPLIES), anchor,
+                               pull.head_sha, t, item.author_association, in_reply_to=root.id)
             )
         return root
 
@@ -2633,6 +2600,28 @@ class _Generator:
                         yield rc.updated_at
                     for cm in it.pull.commits:
                         yield cm.committer_date
+
+
+def review_comment(
+    cid: int,
+    review: Review,
+    user: str,
+    body: str,
+    anchor: tuple[str, str, int | None, int | None, str],
+    commit: str,
+    when: datetime,
+    association: str,
+    in_reply_to: int | None = None,
+) -> ReviewComment:
+    """A review comment on ``anchor`` = (path, diff_hunk, position, line, side) of ``commit``, as
+    generation and mutation both make them (original_* equal the current values)."""
+    path, diff_hunk, position, line, side = anchor
+    return ReviewComment(
+        id=cid, review_id=review.id, user=user, body=body, path=path, diff_hunk=diff_hunk, position=position,
+        original_position=position, line=line, original_line=line, side=side, commit_id=commit,
+        original_commit_id=commit, in_reply_to_id=in_reply_to, created_at=when, updated_at=when,
+        author_association=association,
+    )
 
 
 def _render_ref(template: str, full: str, n: int) -> str:
@@ -3001,25 +2990,9 @@ class _Mutator:
         f = self.rng.choice([f for f in pull.files if f.patch])
         position, diff_hunk, line, side = pick_diff_position(self.rng, f.patch or "")
         pull.review_comments.append(
-            ReviewComment(
-                id=self._new_id("review_comment"),
-                review_id=review.id,
-                user=reviewer,
-                body=f"nit: {_sentence(self.rng)}",
-                path=f.filename,
-                diff_hunk=diff_hunk,
-                position=position,
-                original_position=position,
-                line=line,
-                original_line=line,
-                side=side,
-                commit_id=pull.head_sha,
-                original_commit_id=pull.head_sha,
-                in_reply_to_id=None,
-                created_at=t,
-                updated_at=t,
-                author_association=review.author_association,
-            )
+            review_comment(self._new_id("review_comment"), review, reviewer, f"nit: {_sentence(self.rng)}",
+                           (f.filename, diff_hunk, position, line, side), pull.head_sha, t,
+                           review.author_association)
         )
         item.updated_at = t
 
