@@ -7,6 +7,7 @@ Reads/writes what ``ingest.run`` does. The one idea: tasks are one-line wrappers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, task
@@ -44,6 +45,16 @@ def git_repo_task(crawl_id: str, repo: str, source: str) -> RepoOutcome:
     return session.ingest_target(repo, source)
 
 
+def _run_tasks(session: CrawlSession | GitSession, submit: Callable[[], list[Any]]) -> CrawlSummary:
+    """Register the session for its tasks, run them, and summarize their outcomes."""
+    _SESSIONS[session.crawl_id] = session
+    try:
+        outcomes = [f.result() for f in submit()]
+    finally:
+        _SESSIONS.pop(session.crawl_id, None)
+    return session.summary(outcomes)
+
+
 def summary_markdown(summary: CrawlSummary) -> str:
     lines = [f"# Crawl `{summary.crawl_id}`", "", f"Data root: `{summary.data_root}`", "",
              "| repo | status | reason | requests | wait s | git | records |", "|---|---|---|---|---|---|---|"]
@@ -65,13 +76,7 @@ def crawl_flow(data_root: str, config: dict[str, Any] | None = None,
                            git_config=git_cfg if git_cfg.mode == "auto" else None)
     targets = list(dict.fromkeys(repos)) if repos else session.resolve_repos()
     session.check()
-    _SESSIONS[session.crawl_id] = session
-    try:
-        futures = [crawl_repo_task.submit(session.crawl_id, r) for r in targets]
-        outcomes = [f.result() for f in futures]
-    finally:
-        _SESSIONS.pop(session.crawl_id, None)
-    summary = session.summary(outcomes)
+    summary = _run_tasks(session, lambda: [crawl_repo_task.submit(session.crawl_id, r) for r in targets])
     create_markdown_artifact(markdown=summary_markdown(summary), key="crawl-summary",
                              description=f"crawl {summary.crawl_id}")
     return summary.to_json()
@@ -83,13 +88,7 @@ def git_flow(data_root: str, git_config: dict[str, Any] | None, sources: list[st
     cfg = GitConfig.from_dict(git_config, "git")
     session = GitSession(data_root, cfg, progress=_progress)
     targets = session.parse_targets(sources)
-    _SESSIONS[session.crawl_id] = session
-    try:
-        futures = [git_repo_task.submit(session.crawl_id, r, s) for r, s in targets]
-        outcomes = [f.result() for f in futures]
-    finally:
-        _SESSIONS.pop(session.crawl_id, None)
-    summary = session.summary(outcomes)
+    summary = _run_tasks(session, lambda: [git_repo_task.submit(session.crawl_id, r, s) for r, s in targets])
     create_markdown_artifact(markdown=summary_markdown(summary), key="crawl-git-summary",
                              description=f"git crawl {summary.crawl_id}")
     return summary.to_json()
