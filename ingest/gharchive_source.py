@@ -73,6 +73,9 @@ _HOUR_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(\d{1,2})\.json\.gz$")
 _PROGRESS_EVERY = 250_000
 
 
+_SKIP = object()  # an event of a repository the selection leaves out
+
+
 class FileFailed(Exception):
     """This hour file cannot be ingested (corrupt, truncated, unreadable); the run goes on."""
 
@@ -589,6 +592,18 @@ class _Run:
         drop_bots, extra, fallback = self.cfg.drop_bots, self.extra, f.hour
         add = parts.add
         n = matched = 0
+
+        def selected(hit: tuple[Any, str | None] | None) -> Any:
+            """The repository's canonical name, or _SKIP (counted by reason) when not selected."""
+            if hit is None:
+                skipped["repo_not_selected"] += 1
+                return _SKIP
+            canonical, reason = hit
+            if reason:
+                skipped[f"repo_{reason}"] += 1
+                return _SKIP
+            return canonical
+
         try:
             for line in gzip_lines(read, counts):
                 n += 1
@@ -603,13 +618,8 @@ class _Run:
                     continue
                 canonical = None
                 if sel is not None and rname is not None:
-                    hit = sel.lookup(rid, rname)
-                    if hit is None:
-                        skipped["repo_not_selected"] += 1
-                        continue
-                    canonical, reason = hit
-                    if reason:
-                        skipped[f"repo_{reason}"] += 1
+                    canonical = selected(sel.lookup(rid, rname))
+                    if canonical is _SKIP:
                         continue
                 try:
                     ev = loads(line)
@@ -618,13 +628,8 @@ class _Run:
                 else:
                     if sel is not None and rname is None:  # Timeline-format line: select on the parsed event
                         name, rid2 = event_repo(ev) if isinstance(ev, dict) else (None, None)
-                        hit = sel.lookup(rid2, name.encode()) if name else None
-                        if hit is None:
-                            skipped["repo_not_selected"] += 1
-                            continue
-                        canonical, reason = hit
-                        if reason:
-                            skipped[f"repo_{reason}"] += 1
+                        canonical = selected(sel.lookup(rid2, name.encode()) if name else None)
+                        if canonical is _SKIP:
                             continue
                     mapped = map_event(ev, repo=canonical, drop_bots=drop_bots, extra_bots=extra,
                                        fallback_at=fallback, key=f"{f.name}:{n}")
