@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import pyarrow as pa
-
 from ingest.config import GitConfig
 from ingest.errors import ConfigError, RetryableError, SweCurateError
 from ingest.filters import is_bot, is_test_path
@@ -517,8 +515,8 @@ class RepoGitIngest:
         res.stats["prs_unchanged"] = len(targets) - len(pending)
         self.progress("git", len(pending))
         if pending:
-            self._stored_blobs = self._column("blobs", "blob_sha")
-            self._stored_trees = self._column("trees", "commit")
+            self._stored_blobs = self._stored("blobs", "blob_sha")
+            self._stored_trees = self._stored("trees", "commit")
             for batch in self._batches(pending):
                 self._do_batch(batch, self._api_commit_numbers)
                 self._flush()
@@ -527,19 +525,17 @@ class RepoGitIngest:
                      "default_branch": self.default_branch}
         return res
 
-    def _column(self, table: str, column: str) -> set[Any]:
-        t = self.root.read_latest(table, self.repo) if table != "blobs" else self._blobs_of_repo()
-        return set(t.column(column).to_pylist())
-
-    def _blobs_of_repo(self) -> Any:
-        # Only the SHA column, only this repository's rows: never the contents.
-        files = self.root.table_files("blobs")
+    def _stored(self, table: str, column: str) -> set[str]:
+        """Values of ``column`` this repository already has in ``table`` (the blob SHAs, the tree
+        commits): only that column is read, never contents or path lists."""
+        files = self.root.table_files(table)
         if not files:
-            return pa.table({"blob_sha": pa.array([], pa.string())})
+            return set()
         paths = ", ".join("'" + self.root.uri(f).replace("'", "''") + "'" for f in files)
         with self.root.connect() as con:
-            return con.sql(f"SELECT DISTINCT blob_sha FROM read_parquet([{paths}], union_by_name=true) "
-                           f"WHERE repo = '{self.repo.replace(chr(39), chr(39) * 2)}'").to_arrow_table()
+            t = con.sql(f"SELECT DISTINCT {column} FROM read_parquet([{paths}], union_by_name=true) "
+                        f"WHERE repo = '{self.repo.replace(chr(39), chr(39) * 2)}'").to_arrow_table()
+        return set(t.column(0).to_pylist())
 
     def _batches(self, targets: list[Target]) -> list[list[Target]]:
         batches: list[tuple[list[Target], set[str]]] = []
@@ -653,13 +649,11 @@ def repo_from_source(source: str) -> str:
 
 
 def ingest_repo(root: DataRoot, cfg: GitConfig, repo: str, source: str, crawled_at: datetime, sink: Sink,
-                *, default_branch: str | None = None, probe_first: bool = False,
+                *, default_branch: str | None = None,
                 progress: Callable[[str, int], None] | None = None) -> GitResult:
     """Clone or fetch ``source`` and read ``repo``'s merged PRs into ``sink``. Never raises for
     problems of this repository (they come back as the result's status and reason); the caller
     writes ``result.state`` with ``commit_state`` once the sink's rows are durable."""
-    if probe_first and not probe(source, cfg.probe_timeout_s):
-        return GitResult(status="unreachable", reason="unreachable", detail=source)
     dest = os.path.join(clone_dir(root, cfg), repo_slug(repo) + ".git")
     try:
         git = mirror(source, dest, cfg)
