@@ -49,6 +49,9 @@ class DedupConfig(StageConfig):
     # Bounded work: records hashed per partition (a unit of work the flows map over), and the
     # memory DuckDB may use for the band and edge queries.
     partition_docs: int = Field(20_000, ge=1)
+    # Documents built and hashed at a time inside a partition: small buffers, reused chunk after
+    # chunk, instead of partition-sized ones (fresh memory is the costly part on small VMs).
+    chunk_docs: int = Field(2_048, ge=1)
     memory_limit_mb: int = Field(2048, ge=256)
     threads: int = Field(2, ge=1, le=64)  # partitions hashed at once
     workers: Literal["processes", "threads"] = "processes"  # how dedup() runs them outside a flow

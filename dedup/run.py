@@ -16,10 +16,13 @@ apply after the stored Jaccards, so re-tuning them never re-hashes anything.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 import os
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -35,7 +38,7 @@ from scipy.sparse.csgraph import connected_components
 
 from dedup import lsh, minhash
 from dedup.config import DedupConfig
-from dedup.documents import DOC_RULES, build_documents
+from dedup.documents import DOC_RULES, INPUT_COLUMNS, build_documents, clean_bodies, content_hashes
 from dedup.schema import BANDS, BUCKETS, EDGES, FLAGS, FLAGS_VERSION, SHINGLES, SIGNATURES
 from ingest.errors import ConfigError
 from ingest.store import DataRoot
@@ -213,9 +216,11 @@ class DedupRun:
                         "SEMI JOIN _ids USING (doc_id) GROUP BY doc_id")
             t = con.sql(f"SELECT s.doc_id, s.shingles FROM {sh} s JOIN cur USING (doc_id, run) ORDER BY doc_id"
                         ).to_arrow_table()
-        col = t.column("shingles").combine_chunks()
-        values = col.values.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
-        offsets = col.offsets.to_numpy().astype(np.int64)
+        col = t.column("shingles").cast(pa.large_binary()).combine_chunks()
+        _, offsets_buf, data_buf = col.buffers()
+        offsets = np.frombuffer(offsets_buf, dtype=np.int64)[col.offset:col.offset + len(col) + 1]
+        values = np.frombuffer(data_buf if data_buf is not None else b"", dtype="<u4")
+        offsets = offsets // 4
         ids_sorted = t.column("doc_id")
         idx = np.stack([pc.index_in(pairs["a"], value_set=ids_sorted).to_numpy(zero_copy_only=False),
                         pc.index_in(pairs["b"], value_set=ids_sorted).to_numpy(zero_copy_only=False)], axis=1)
@@ -282,6 +287,7 @@ class DedupRun:
         self.batches = self.new_batches()
         records = self.changed_records(self.batches) if any(self.batches.values()) else None
         self.parts = self.partitions(records) if records is not None else []
+        self.seconds["plan"] += time.perf_counter() - self.t0
         return self.parts
 
     def finish(self, hashed: int) -> DedupSummary:
@@ -331,25 +337,80 @@ _RAW = {"compression": "none", "compression_level": None, "use_dictionary": ["do
 def hash_partition(job: PartitionJob) -> tuple[int, dict[str, float]]:
     """Read a partition's records, build their documents, hash them, and write the partition's
     signatures, shingle sets and band keys. Returns (documents, seconds per step)."""
+    keep_memory()
     cfg = DedupConfig.model_validate(job.config)
     root = DataRoot(job.data_root)
+    seconds: Counter[str] = Counter()
     t0 = time.perf_counter()
-    tables = {t: root.read_latest(t, records=job.records) for t in INPUT_TABLES}
-    t1 = time.perf_counter()
-    docs = build_documents(tables["issues"], tables["pulls"], tables["comments"], tables["pull_files"],
-                           **cfg.doc_options())
+    con = _connection(root)
+    tables = {t: root.read_latest(t, records=job.records, con=con, columns=INPUT_COLUMNS[t]) for t in INPUT_TABLES}
+    seconds["read"] += time.perf_counter() - t0
+    perms = minhash.permutations(cfg.num_perm, cfg.seed)
+    out: dict[str, list[pa.Table]] = {"signatures": [], "shingles": [], "bands": []}
+    for chunk in _chunks(tables, cfg.chunk_docs):
+        t1 = time.perf_counter()
+        docs = build_documents(chunk["issues"], chunk["pulls"], chunk["comments"], chunk["pull_files"],
+                               **cfg.doc_options())
+        docs = docs.filter(pc.is_in(docs.column("kind"), pa.array(list(cfg.kinds))))
+        t2 = time.perf_counter()
+        values, offsets = minhash.shingle_sets(docs.column("text"), cfg.ngram)
+        sigs = minhash.signatures(values, offsets, perms)
+        keys = lsh.band_keys(sigs, *job.bands)
+        t3 = time.perf_counter()
+        for name, table in zip(out, _index_tables(docs, values, offsets, sigs, keys, job.run), strict=True):
+            out[name].append(table)
+        seconds["documents"] += t2 - t1
+        seconds["hash"] += t3 - t2
+        seconds["write"] += time.perf_counter() - t3
+    t4 = time.perf_counter()
     del tables
-    docs = docs.filter(pc.is_in(docs.column("kind"), pa.array(list(cfg.kinds))))
-    t2 = time.perf_counter()
-    values, offsets = minhash.shingle_sets(docs.column("text"), cfg.ngram)
-    sigs = minhash.signatures(values, offsets, minhash.permutations(cfg.num_perm, cfg.seed))
-    keys = lsh.band_keys(sigs, *job.bands)
-    t3 = time.perf_counter()
-    n = docs.num_rows
-    run = pa.array(np.full(n, job.run, dtype=np.int64))
-    sig_list = pa.ListArray.from_arrays(pa.array(np.arange(0, n * cfg.num_perm + 1, cfg.num_perm, dtype=np.int32)),
-                                        pa.array(sigs.reshape(-1)))
-    sh_list = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values)).cast(pa.list_(pa.uint32()))
+    meta = {b"swe_curate.shingles": minhash.SHINGLE_SCHEME.encode(), b"swe_curate.perm": minhash.PERM_SCHEME.encode(),
+            b"swe_curate.num_perm": str(cfg.num_perm).encode(), b"swe_curate.seed": str(cfg.seed).encode(),
+            b"swe_curate.ngram": str(cfg.ngram).encode(), b"swe_curate.fingerprint": job.fingerprint.encode()}
+    schemas = {"signatures": SIGNATURES, "shingles": SHINGLES, "bands": BANDS}
+    for name, parts in out.items():
+        table = pa.concat_tables(parts) if parts else schemas[name].empty_table()
+        root.write_parquet(f"dedup/{name}/run={job.run:06d}/part-{job.index:05d}.parquet",
+                           table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}), **_RAW)
+    seconds["write"] += time.perf_counter() - t4
+    return sum(t.num_rows for t in out["signatures"]), dict(seconds)
+
+
+_CONNECTIONS: dict[tuple[int, int, str], Any] = {}
+
+
+def _connection(root: DataRoot) -> Any:
+    """One DuckDB connection per worker process and thread, reused partition after partition
+    (its buffers stay warm: reads take about half the time of a new connection each)."""
+    key = (os.getpid(), threading.get_ident(), root.url)
+    if key not in _CONNECTIONS:
+        _CONNECTIONS[key] = root.connect()
+    return _CONNECTIONS[key]
+
+
+def _chunks(tables: dict[str, pa.Table], size: int) -> Iterable[dict[str, pa.Table]]:
+    """The partition's tables, a few records at a time (every table's rows of those records)."""
+    ids = pa.concat_arrays([tables["pulls"].column("id").combine_chunks().cast(pa.string()),
+                            tables["issues"].column("id").combine_chunks().cast(pa.string())]).unique()
+    if len(ids) <= size:
+        yield tables
+        return
+    ids = ids.take(pc.sort_indices(ids))
+    key = {"issues": "id", "pulls": "id", "comments": "record_id", "pull_files": "record_id"}
+    for start in range(0, len(ids), size):
+        part = ids.slice(start, size)
+        yield {name: t.filter(pc.is_in(t.column(key[name]), value_set=part)) for name, t in tables.items()}
+
+
+def _index_tables(docs: pa.Table, values: np.ndarray, offsets: np.ndarray, sigs: np.ndarray, keys: np.ndarray,
+                  run_id: int) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The signatures, shingles and bands rows of a chunk of documents."""
+    n, num_perm = sigs.shape
+    run = pa.array(np.full(n, run_id, dtype=np.int64))
+    sig_list = pa.BinaryArray.from_buffers(pa.binary(), n, [None, pa.py_buffer(
+        np.arange(0, n * num_perm * 4 + 1, num_perm * 4, dtype=np.int32)), pa.py_buffer(sigs.astype("<u4").tobytes())])
+    sh_list = pa.BinaryArray.from_buffers(pa.binary(), n, [None, pa.py_buffer((offsets * 4).astype(np.int32)),
+                                                           pa.py_buffer(np.ascontiguousarray(values, dtype="<u4"))])
     signatures = pa.table({
         "doc_id": docs.column("doc_id"), "kind": docs.column("kind"), "repo": docs.column("repo"),
         "number": docs.column("number"), "content_hash": docs.column("content_hash"),
@@ -358,21 +419,36 @@ def hash_partition(job: PartitionJob) -> tuple[int, dict[str, float]]:
         "n_shingles": pa.array(np.diff(offsets).astype(np.int64)), "run": run, "minhash": sig_list,
     }, schema=SIGNATURES)
     shingles = pa.table({"doc_id": docs.column("doc_id"), "run": run, "shingles": sh_list}, schema=SHINGLES)
-    b = job.bands[0]
+    b = keys.shape[1] if keys.ndim == 2 else 0
     bands = pa.table({
         "band": pa.array(np.tile(np.arange(b, dtype=np.int16), n)),
         "key": pa.array(keys.reshape(-1)),
         "doc_id": docs.column("doc_id").take(pa.array(np.repeat(np.arange(n, dtype=np.int64), b))),
-        "run": pa.array(np.full(n * b, job.run, dtype=np.int64)),
+        "run": pa.array(np.full(n * b, run_id, dtype=np.int64)),
     }, schema=BANDS)
-    meta = {b"swe_curate.shingles": minhash.SHINGLE_SCHEME.encode(), b"swe_curate.perm": minhash.PERM_SCHEME.encode(),
-            b"swe_curate.num_perm": str(cfg.num_perm).encode(), b"swe_curate.seed": str(cfg.seed).encode(),
-            b"swe_curate.ngram": str(cfg.ngram).encode(), b"swe_curate.fingerprint": job.fingerprint.encode()}
-    for name, table in (("signatures", signatures), ("shingles", shingles), ("bands", bands)):
-        root.write_parquet(f"dedup/{name}/run={job.run:06d}/part-{job.index:05d}.parquet",
-                           table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}), **_RAW)
-    t4 = time.perf_counter()
-    return n, {"read": t1 - t0, "documents": t2 - t1, "hash": t3 - t2, "write": t4 - t3}
+    return signatures, shingles, bands
+
+
+def keep_memory() -> None:
+    """Keep freed memory in this process for reuse (once per process). Returning it to the OS
+    and faulting it in again costs more than the hashing on small VMs (a fresh page can take tens
+    of microseconds to fault in); what is kept never exceeds the process's own peak."""
+    global _MEMORY_KEPT
+    if _MEMORY_KEPT:
+        return
+    _MEMORY_KEPT = True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-1, 1 << 40)  # M_TRIM_THRESHOLD: never give the top of the heap back
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: buffers up to 32 MB come from the heap
+    except (OSError, AttributeError):  # not glibc
+        pass
+    else:
+        # Arrow's buffers from the same heap (mimalloc and jemalloc give large ones back at once).
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
+_MEMORY_KEPT = False
 
 
 def _bucket_pairs(members: pa.Table, max_pairs: int) -> dict[str, pa.Array]:
@@ -419,15 +495,21 @@ def _warm_up() -> None:
     sigs = minhash.signatures(values, offsets, minhash.permutations(16, 1))
     lsh.band_keys(sigs, 4, 4)
     minhash.pair_jaccard(values, offsets, np.zeros((1, 2), dtype=np.int64))
+    # The document kernels too: cleaning, and content hashes of ASCII and non-ASCII text.
+    clean_bodies(pa.array(["Warm  up\r\n\n\n\nthe kernels ", "Ünïcode  TEXT", "> quoted\nOn Mon, x wrote:"]))
+    content_hashes(["Warm  up", "Ünïcode  TEXT \u0130"])
 
 
 def dedup(data_root: str | os.PathLike[str], config: DedupConfig, progress: Progress | None = None) -> DedupSummary:
     """The whole stage without Prefect: plan, hash partitions in worker processes (documents are
     built in Python, so threads would share one core), then link and flag."""
+    keep_memory()
     r = DedupRun(data_root, config, progress)
     parts = r.plan()
     jobs = [r.job(i, p) for i, p in enumerate(parts)]
+    t0 = time.perf_counter()
     _warm_up()
+    t1 = time.perf_counter()
     if config.workers == "processes" and len(jobs) > 1 and config.threads > 1:
         # fork: the children inherit the imported modules and compiled kernels (spawn would
         # re-import them, seconds per worker); the parent holds no open DuckDB connection here.
@@ -439,6 +521,7 @@ def dedup(data_root: str | os.PathLike[str], config: DedupConfig, progress: Prog
             results = list(pool.map(hash_partition, jobs))
     for _, seconds in results:
         r.seconds.update(seconds)
+    r.seconds.update({"warm_up": t1 - t0, "partitions_wall": time.perf_counter() - t1})
     return r.finish(sum(n for n, _ in results))
 
 

@@ -25,14 +25,14 @@ SIGNATURES = pa.schema([
     pa.field("n_chars", pa.int64()),
     pa.field("n_shingles", pa.int64()),
     pa.field("run", pa.int64(), nullable=False),  # dedup run sequence number
-    pa.field("minhash", pa.list_(pa.uint32())),
+    pa.field("minhash", pa.binary()),  # num_perm uint32 values, little-endian
 ])
 
 # The doc's sorted unique shingle hashes: exact Jaccard of candidate pairs without the text.
 SHINGLES = pa.schema([
     pa.field("doc_id", STR, nullable=False),
     pa.field("run", pa.int64(), nullable=False),
-    pa.field("shingles", pa.list_(pa.uint32())),
+    pa.field("shingles", pa.binary()),  # uint32 values, little-endian (binary: 7x faster to write than a list)
 ])
 
 # LSH band index: one row per (doc version, band).

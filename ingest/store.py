@@ -12,10 +12,12 @@ import json
 import os
 import uuid
 from collections.abc import Iterable
+from contextlib import nullcontext
 from typing import Any
 
 import duckdb
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -115,11 +117,14 @@ class DataRoot:
             con.register_filesystem(self.fs)
         return con
 
-    def read_latest(self, table: str, repo: str | None = None, records: pa.Table | None = None) -> pa.Table:
+    def read_latest(self, table: str, repo: str | None = None, records: pa.Table | None = None,
+                    con: duckdb.DuckDBPyConnection | None = None, columns: Iterable[str] | None = None) -> pa.Table:
         """Current rows of a raw table: newest version per key across all batches (optionally of
         one repository, or of the ``records`` (a table of ``repo, number``), filtered inside the
-        scan so other rows' columns are never materialized)."""
-        return read_latest(self, TABLES[table], repo, records)
+        scan so other rows' columns are never materialized). ``con``: a connection of this data
+        root's to reuse (repeated reads keep DuckDB's buffers warm), else a new one. ``columns``:
+        only these (the others are never read)."""
+        return read_latest(self, TABLES[table], repo, records, con, columns)
 
     def batches(self, table: str) -> list[str]:
         """The batch ids (crawl ids) a raw table has, sorted."""
@@ -133,7 +138,7 @@ class DataRoot:
             return spec.schema.empty_table()
         scan = _scan(self, files)
         with self.connect() as con:
-            rel = con.sql(f"SELECT {_cols(spec, _present(con, scan))} FROM {scan}")
+            rel = con.sql(f"SELECT {_cols(spec.schema, _present(con, scan))} FROM {scan}")
             return _conform(rel.to_arrow_table(), spec)
 
 
@@ -145,35 +150,86 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _cols(spec: TableSpec, present: set[str]) -> str:
+def _cols(schema: pa.Schema, present: set[str]) -> str:
     # Columns no file has yet (added after the oldest batches) are filled by _conform.
-    return ", ".join(_q(f.name) for f in spec.schema if f.name in present)
+    return ", ".join(_q(f.name) for f in schema if f.name in present)
 
 
 def _present(con: duckdb.DuckDBPyConnection, scan: str) -> set[str]:
     return set(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
 
 
-def _scan(root: DataRoot, files: list[str]) -> str:
+def _scan(root: DataRoot, files: list[str], row_numbers: bool = False) -> str:
     paths = ", ".join("'" + root.uri(f).replace("'", "''") + "'" for f in files)
     # union_by_name: older batches may lack columns added later; they read as NULL.
-    return f"read_parquet([{paths}], union_by_name=true, filename=true, hive_partitioning=false)"
+    extra = ", file_row_number=true" if row_numbers else ""
+    return f"read_parquet([{paths}], union_by_name=true, filename=true, hive_partitioning=false{extra})"
 
 
-def _conform(t: pa.Table, spec: TableSpec) -> pa.Table:
-    missing = [f for f in spec.schema if f.name not in t.column_names]
+_FETCH_BATCH = 2048
+
+
+def _fetch(root: DataRoot, files: list[str], where: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The rows at ``where`` (``filename``, ``file_row_number``), in that order, with the
+    columns of ``schema``: only the row groups holding them are read, only those columns."""
+    uris = {root.uri(f): f for f in files}
+    names = where.column("filename").to_pylist()
+    rows = where.column("file_row_number").to_numpy(zero_copy_only=False).astype(np.int64)
+    by_file: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        by_file.setdefault(name, []).append(i)
+    parts, positions = [], []
+    for name in sorted(by_file):
+        at = np.asarray(by_file[name], dtype=np.int64)
+        at = at[np.argsort(rows[at], kind="stable")]  # file order
+        want = rows[at]
+        with root.fs.open(uris[name], "rb") as fh:
+            pf = pq.ParquetFile(fh)
+            sizes = np.array([pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)], dtype=np.int64)
+            starts = np.concatenate([[0], np.cumsum(sizes)])
+            groups = np.unique(np.searchsorted(starts, want, side="right") - 1)
+            present = set(pf.schema_arrow.names)
+            # Small batches: bounded, reused buffers instead of a row group's worth at once.
+            pieces, got = [], []
+            for g in groups.tolist():
+                first = int(starts[g])
+                for batch in pf.iter_batches(batch_size=_FETCH_BATCH, row_groups=[g], use_threads=False,
+                                             columns=[c for c in schema.names if c in present]):
+                    last = first + batch.num_rows
+                    lo, hi = np.searchsorted(want, [first, last])
+                    if hi > lo:
+                        pieces.append(batch.take(pa.array(want[lo:hi] - first)))
+                        got.append(np.arange(lo, hi))
+                    first = last
+        t = pa.Table.from_batches(pieces, schema=pieces[0].schema) if pieces else None
+        parts.append(_conform(t, schema) if t is not None else schema.empty_table())
+        positions.append(at[np.concatenate(got)] if got else at[:0])
+    if not parts:
+        return schema.empty_table()
+    table = pa.concat_tables(parts)
+    order = np.argsort(np.concatenate(positions), kind="stable")
+    if np.any(order[1:] < order[:-1]):  # usually in order already (files hold rows in key order)
+        table = table.take(pa.array(order))
+    return table
+
+
+def _conform(t: pa.Table, schema: TableSpec | pa.Schema) -> pa.Table:
+    schema = schema.schema if isinstance(schema, TableSpec) else schema
+    missing = [f for f in schema if f.name not in t.column_names]
     for f in missing:
         t = t.append_column(f.name, pa.nulls(len(t), f.type))
-    return t.select(spec.schema.names).cast(spec.schema)
+    return t.select(schema.names).cast(schema)
 
 
 def read_latest(root: DataRoot, spec: TableSpec, repo: str | None = None,
-                records: pa.Table | None = None) -> pa.Table:
+                records: pa.Table | None = None, con: duckdb.DuckDBPyConnection | None = None,
+                columns: Iterable[str] | None = None) -> pa.Table:
+    schema = spec.schema if columns is None else pa.schema([spec.schema.field(c) for c in columns])
     files = root.table_files(spec.name)
     if not files:
-        return spec.schema.empty_table()
+        return schema.empty_table()
     key = ", ".join(_q(k) for k in spec.key)
-    scan = _scan(root, files)
+    scan = _scan(root, files, row_numbers=True)
     if repo is not None:
         scan = f"(SELECT * FROM {scan} WHERE repo = '{repo.replace(chr(39), chr(39) * 2)}')"
     if records is not None:
@@ -182,7 +238,7 @@ def read_latest(root: DataRoot, spec: TableSpec, repo: str | None = None,
         rng = (f"repo BETWEEN '{lo.as_py().replace(chr(39), chr(39) * 2)}' AND '{hi.as_py().replace(chr(39), chr(39) * 2)}'"
                if records.num_rows else "false")
         scan = f"(SELECT * FROM (SELECT * FROM {scan} WHERE {rng}) SEMI JOIN _records USING (repo, number))"
-    with root.connect() as con:
+    with nullcontext(con) if con is not None else root.connect() as con:
         if records is not None:
             con.register("_records", records.select(["repo", "number"]))
         present = _present(con, scan)
@@ -197,6 +253,9 @@ def read_latest(root: DataRoot, spec: TableSpec, repo: str | None = None,
             inner = f"SELECT * FROM ({inner}) WHERE _v = 1"
         else:
             inner = f"SELECT * FROM {scan}"
-        sql = (f"SELECT {_cols(spec, present)} FROM (SELECT *, row_number() OVER (PARTITION BY {key} "
+        # Which row of which file is current, from the key and version columns alone; then only
+        # those rows' requested columns are read (the text columns never pass through the sort).
+        sql = (f"SELECT filename, file_row_number FROM (SELECT *, row_number() OVER (PARTITION BY {key} "
                f"ORDER BY {order}) AS _rn FROM ({inner})) WHERE _rn = 1 ORDER BY {key}")
-        return _conform(con.sql(sql).to_arrow_table(), spec)
+        where = con.sql(sql).to_arrow_table()
+    return _fetch(root, files, where, schema)
