@@ -464,3 +464,12 @@ def test_build_documents_equals_reference(opts):
     docs = build_documents(issues, pulls, comments, files, **opts)
     assert docs.schema.equals(DOCUMENTS, check_metadata=True)
     assert docs.to_pylist() == _reference_documents(issues, pulls, comments, files, **opts)
+
+
+def test_titles_column_equals_title():
+    rng = random.Random(5)
+    chars = ["a", "B", " ", "\t", "\r", "\n", "\u00a0", "\u2003", "\x0b", "\x1c", "\x85", "é"]
+    values = ["".join(rng.choice(chars) for _ in range(rng.randint(0, 6))) for _ in range(5000)] + [None]
+    got = D._titles(pa.array(values)).to_pylist()
+    assert got == [D._title(v) for v in values]
+    assert sum(g != (v or "") for g, v in zip(got, values, strict=True)) > 1000  # most need the slow path
