@@ -36,7 +36,7 @@ class DecontamConfig(StageConfig):
     window: int = Field(50, ge=16, le=1000)  # character-substring check: normalized characters
     min_ngrams: int = Field(3, ge=1)  # distinct matched n-grams of one instance in one field
     min_fraction: float = Field(0.5, gt=0.0, le=1.0)  # ... or this share of the shorter side's n-grams
-    min_substring: int = Field(80, ge=16)  # longest common normalized substring, characters
+    min_substring: int = Field(60, ge=16)  # longest common normalized substring, characters
     # A record in the instance's own repository (or a fork or mirror of it) shares its templates,
     # environment dumps and code with every report there: text evidence must be much stronger.
     same_repo_min_ngrams: int = Field(50, ge=1)

@@ -13,7 +13,8 @@ Boilerplate rule (keys are word ``ngram``-grams and ``window``-character windows
 1. **Across the references** (before the scan): a key found in instances of two or more different
    repositories, or in ``common_max_instances`` or more distinct instances, is excluded. Instances
    are unified by id, so an instance in both Verified and Lite counts once.
-2. **A clean background sample** (before the scan): keys found in the bundled
+2. **A clean background sample** (before the scan): reference lines equal (normalized) to a line of
+   the sample become breaks too, and keys found in the bundled
    ``references/background.txt`` (GitHub's default issue and PR templates, common licence headers,
    traceback and CI boilerplate) and in any ``background_files`` of the config are excluded.
 3. **The scanned corpus itself** (after the one scan, from the hits): a key matched in records of
@@ -42,9 +43,27 @@ _MASK_RE = re.compile(
 BREAK = "\n\u2063\n"  # a word (non-ASCII) that corpus text never contains
 
 
-def mask(text: str) -> str:
-    """A reference text with stack frames and diff headers replaced by a key break."""
-    return _MASK_RE.sub(BREAK, text) if text else text
+_WORDS_RE = re.compile(r"[A-Za-z0-9_\x80-\U0010ffff]+")
+
+
+def _line_key(line: str) -> str:
+    return " ".join(_WORDS_RE.findall(line)).lower()
+
+
+def background_lines(background: list[str]) -> frozenset[str]:
+    """Normalized lines (three words or more) of the background sample."""
+    return frozenset(k for t in background for line in t.splitlines() if len((k := _line_key(line)).split()) >= 3)
+
+
+def mask(text: str, lines: frozenset[str] = frozenset()) -> str:
+    """A reference text with stack frames, diff headers and background lines (template lines,
+    whatever was deleted around them) replaced by a key break."""
+    if not text:
+        return text
+    text = _MASK_RE.sub(BREAK, text)
+    if lines:
+        text = "".join(BREAK if _line_key(x) in lines else x for x in text.splitlines(keepends=True))
+    return text
 
 
 @dataclass
@@ -103,7 +122,8 @@ def build_index(refs: list[Reference], ngram: int, window: int, common_max_insta
     ids = sorted(by_id)
     rows = [by_id[i] for i in ids]
     repos = [r["repo"] for r in rows]
-    texts = [mask(r[f]) for r in rows for f in TEXT_FIELDS]
+    bg_lines = background_lines(background)
+    texts = [mask(r[f], bg_lines) for r in rows for f in TEXT_FIELDS]
     h = ngrams.all_keys(texts, ngram, window)
     nf = len(TEXT_FIELDS)
     key = h.val

@@ -101,7 +101,7 @@ def from_table(name: str, source: str, table: pa.Table) -> Reference:
     cols: dict[str, pa.Array] = {}
     for c in ("instance_id", "repo", *TEXT_FIELDS):
         arr = table.column(c)
-        if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_null(arr.type)):
             raise ConfigError(f"reference {name} ({source}): column {c!r} is {arr.type}, not text")
         cols[c] = pc.fill_null(arr.cast(pa.string()), "").combine_chunks()
     ids = cols["instance_id"].to_pylist()

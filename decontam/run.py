@@ -81,6 +81,9 @@ def _read_hub(name: str, source: str) -> pa.Table:
     except ImportError:
         raise ConfigError(f"reference {name}: {source} is not a local file and the 'datasets' package is not "
                           "installed; pass a local Parquet/JSONL path (e.g. bundled:swe-bench-verified)") from None
+    # The hub client logs each failed request; the one-line error below says it all.
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    datasets.logging.set_verbosity_error()
     try:
         ds = datasets.load_dataset(source, split="test")
     except Exception as exc:  # the hub is unreachable, or the dataset does not exist
@@ -343,8 +346,11 @@ def decontam(data_root: str | os.PathLike[str], config: DecontamConfig, progress
 def _read(root: DataRoot, rel: str, columns: list[str] | None = None) -> pa.Table | None:
     if not root.exists(rel):
         return None
+    # Whole bytes first: Arrow reading from a Python file object on its own threads sometimes
+    # aborted the interpreter at exit here.
     with root.fs.open(root.path(rel), "rb") as fh:
-        return pq.read_table(fh, columns=columns)
+        data = fh.read()
+    return pq.read_table(pa.BufferReader(data), columns=columns, use_threads=False)
 
 
 def dropped_ids(data_root: str | os.PathLike[str]) -> pa.Table:

@@ -75,6 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="Jaccard similarity of a near-duplicate pair (default 0.8)")
     p.set_defaults(func=cmd_dedup)
 
+    p = sub.add_parser("decontam", help="flag and audit records that overlap benchmark references (SWE-bench)")
+    _common(p)
+    p.add_argument("--reference", action="append", default=[], metavar="[NAME=]PATH_OR_HF_ID",
+                   help="benchmark reference: local Parquet/JSONL, a Hugging Face dataset id, or "
+                        "bundled:swe-bench-verified / bundled:swe-bench-lite (repeatable; default "
+                        "princeton-nlp/SWE-bench_Verified)")
+    p.set_defaults(func=cmd_decontam)
+
+    p = sub.add_parser("audit", help="which benchmark instances are in the data, where, and which rule removed them")
+    _common(p)
+    p.add_argument("--instance", metavar="INSTANCE_ID", help="one benchmark instance, e.g. django__django-11099")
+    p.add_argument("--record", metavar="RECORD_ID", help="one record, e.g. owner__repo-123")
+    p.set_defaults(func=cmd_audit)
+
     p = sub.add_parser("demo", help="the pipeline offline, on the built-in GitHub simulator")
     _common(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated world")
@@ -240,6 +254,65 @@ def _dedup(data: str, cfg: Any, console: Any) -> int:
     return 0
 
 
+# -- decontam / audit ---------------------------------------------------------------------------
+def cmd_decontam(args: argparse.Namespace, console: Any) -> int:
+    from flows.config import load_config
+
+    cfg = load_config(args.config).decontam.with_overrides(
+        "decontam", references=tuple(args.reference) or None)
+    return _decontam(args.data, cfg, console)
+
+
+def _decontam(data: str, cfg: Any, console: Any) -> int:
+    from decontam.run import load_references
+    from flows.decontam import run_decontam_flow
+    from flows.progress import print_decontam_summary
+    from ingest.store import DataRoot
+
+    root = DataRoot(data)
+    if not (root.table_files("issues") or root.table_files("pulls")):
+        raise ConfigError(f"--data {data}: no raw issues or pulls to decontaminate (run swe-curate crawl first)")
+    with console.status("decontam: loading references"):
+        refs = load_references(cfg.references)  # a missing file, column or hub is a one-line error here
+    with console.status("decontam: scanning text, hunks and references"):
+        result = run_decontam_flow(data, cfg, refs)
+    print_decontam_summary(result, root.url, console)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace, console: Any) -> int:
+    from decontam import report
+    from decontam.run import REPORT_PATH, read_outputs, record_exists
+    from ingest.store import DataRoot
+
+    audit, flags, manifest = read_outputs(args.data)
+    out: list[str] = []
+    if args.instance:
+        if args.instance not in set(manifest.column("instance_id").to_pylist()):
+            names = ", ".join(sorted(set(manifest.column("reference").to_pylist())))
+            raise ConfigError(f"--instance {args.instance}: not an instance of the references ({names})")
+        out += report.instance_answer(args.instance, audit, manifest)
+    if args.record:
+        if args.record not in set(flags.column("record_id").to_pylist()) and not record_exists(args.data, args.record):
+            raise ConfigError(f"--record {args.record}: no such issue or pull request in {args.data}")
+        out += report.record_answer(args.record, audit, flags)
+    if not (args.instance or args.record):
+        entries = report.per_instance(audit, manifest)
+        md = report.markdown(entries, audit, flags, manifest)
+        root = DataRoot(args.data)
+        root._atomic(REPORT_PATH, lambda fh: fh.write(md.encode()))
+        found = [e for e in entries if e["records"]]
+        out.append(f"{len(found)} of {len(entries)} benchmark instance(s) found in {flags.num_rows} removed record(s)")
+        for e in found:
+            out.append(f"  {e['instance_id']}: {len(e['records'])} record(s) "
+                       f"({', '.join(f'{k} {v}' for k, v in e['rules'].items())}): {', '.join(e['records'][:3])}"
+                       + (" ..." if len(e["records"]) > 3 else ""))
+        out.append(f"report written to {root.url}/{REPORT_PATH}")
+    for line in out:
+        print(line)
+    return 0
+
+
 # -- demo --------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace, console: Any) -> int:
     from flows.config import load_config
@@ -271,6 +344,12 @@ def cmd_demo(args: argparse.Namespace, console: Any) -> int:
     print_tables(args.data, console)
     if code == 0:
         code = _dedup(args.data, pipeline.dedup, console)
+    if code == 0:
+        # Offline: the bundled copy of SWE-bench Verified (the default is the Hugging Face Hub).
+        cfg = pipeline.decontam
+        if cfg.references == type(cfg)().references:
+            cfg = cfg.with_overrides("decontam", references=("bundled:swe-bench-verified",))
+        code = _decontam(args.data, cfg, console)
     return code
 
 

@@ -12,12 +12,13 @@ import tomllib
 
 from pydantic import BaseModel, ConfigDict
 
+from decontam.config import DecontamConfig
 from dedup.config import DedupConfig
 from ingest.config import CrawlConfig, GhArchiveConfig, GitConfig
 from ingest.errors import ConfigError
 
 SECTIONS: dict[str, type] = {"crawl": CrawlConfig, "git": GitConfig, "gharchive": GhArchiveConfig,
-                             "dedup": DedupConfig}
+                             "dedup": DedupConfig, "decontam": DecontamConfig}
 
 
 class PipelineConfig(BaseModel):
@@ -27,6 +28,7 @@ class PipelineConfig(BaseModel):
     git: GitConfig = GitConfig()
     gharchive: GhArchiveConfig = GhArchiveConfig()
     dedup: DedupConfig = DedupConfig()
+    decontam: DecontamConfig = DecontamConfig()
 
 
 def load_config(path: str | os.PathLike[str] | None) -> PipelineConfig:

@@ -158,3 +158,24 @@ def print_dedup_summary(result: dict[str, Any], data_root: str, console: Console
     for kind in sorted({k.split(":")[0] for k in counts}):
         t.add_row(kind, *(str(counts.get(f"{kind}:{o}", 0)) for o in ("kept", "exact", "near")))
     console.print(t)
+
+
+def print_decontam_summary(result: dict[str, Any], data_root: str, console: Console) -> None:
+    """References with their hashes, what was scanned, and the removed records by kind and layer."""
+    console.print(f"decontam -> {data_root}/decontam/flags/flags.parquet, audit in {data_root}/decontam/audit/")
+    for r in result["references"]:
+        console.print(f"reference {r['name']}: {r['instances']} instances, sha256 {r['content_sha256'][:16]}... "
+                      f"({r['source']}); {result['instances_found'].get(r['name'], 0)} found in the data")
+    ix = result["index"]
+    console.print(f"scanned {result['records']:,} records, {result['fields']:,} text fields, {result['mb_scanned']:,} MB; "
+                  f"{ix['keys_kept']:,} reference keys ({ix['keys_total'] - ix['keys_kept']:,} boilerplate excluded), "
+                  f"{ix['patch_hunks']:,} reference hunks")
+    t = Table(title=f"decontam flags ({result['flagged']:,} records removed)")
+    t.add_column("kind")
+    layers = ("repository", "reference", "patch", "text")
+    for col in layers:
+        t.add_column(col, justify="right")
+    counts = result["counts"]
+    for kind in ("issue", "pull"):
+        t.add_row(kind, *(str(counts.get(f"{kind}:{layer}", 0)) for layer in layers))
+    console.print(t)

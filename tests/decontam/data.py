@@ -95,3 +95,28 @@ def file_patches(patch: str) -> list[tuple[str, str]]:
         if at >= 0:
             out.append((path, chunk[at + 1:]))
     return out
+
+
+def world_tables(world) -> dict[str, list[dict]]:
+    """The simulator world's records as raw rows (what a complete crawl stores), without HTTP."""
+    out: dict[str, list[dict]] = {"issues": [], "pulls": [], "comments": [], "pull_files": [], "pull_commits": []}
+    for it in world.items():
+        repo = it.repo
+        if it.pull is None:
+            out["issues"].append(issue(repo, it.number, it.title, it.body or ""))
+        else:
+            pr = it.pull
+            out["pulls"].append(pull(repo, it.number, it.title, it.body or "", linked=sorted(pr.closes)))
+            for f in pr.files:
+                if f.patch:
+                    out["pull_files"].append(pull_file(repo, it.number, f.filename, f.patch))
+            for c in pr.commits:
+                out["pull_commits"].append(commit(repo, it.number, c.sha, c.message))
+            for r in pr.reviews:
+                if r.body:
+                    out["comments"].append(comment(repo, it.number, r.id, r.body, kind="review"))
+            for c in pr.review_comments:
+                out["comments"].append(comment(repo, it.number, c.id, c.body, kind="review_comment"))
+        for c in it.comments:
+            out["comments"].append(comment(repo, it.number, c.id, c.body))
+    return out
