@@ -199,13 +199,13 @@ def _probe(key, tkeys, tvals, mask, bloom, bshift):  # pragma: no cover - compil
 
 @njit(cache=True, nogil=True)
 def _scan_kernel(buf, offsets, d0, ngram, window, tkeys, tvals, mask, bloom, bshift, emit_all, table,
-                 norm, wn, wo, wh, pref, h_doc, h_val, h_kind, h_start, h_end, h_nstart, n_words):  # pragma: no cover
+                 norm, wn, wo, wh, pref, h_doc, h_val, h_kind, h_start, h_end, h_nstart, n_words, pos0):  # pragma: no cover
     """Scan documents from ``d0``: every key found in the table (or every key, ``emit_all``) is
-    appended to the hit arrays. Stops before a document whose hits might not fit; returns
-    (next document, hits written)."""
+    written to the hit arrays from ``pos0`` on. Stops before a document whose hits might not fit;
+    returns (next document, end of the hits written)."""
     n_docs = offsets.size - 1
     cap = h_doc.size
-    pos = 0
+    pos = pos0
     pw = _U_ONE  # WORD_BASE ** (ngram - 1)
     for _ in range(ngram - 1):
         pw = pw * _U_WORD_BASE
@@ -359,37 +359,56 @@ class Scanner:
         self.pref = np.empty(n + 2, np.uint64)
         self._work_len = n
 
-    def _grow_hits(self, n: int) -> None:
+    def _grow_hits(self, n: int, keep: int = 0) -> None:
+        """At least ``n`` hit slots, the first ``keep`` preserved (growth is rare: the buffers are
+        reused by every later scan)."""
         if n <= self._cap:
             return
         n = max(n, 2 * self._cap)
+        old = getattr(self, "h", None)
         self.h = {"doc": np.empty(n, np.int64), "val": np.empty(n, np.uint64), "kind": np.empty(n, np.int8),
                   "start": np.empty(n, np.int64), "end": np.empty(n, np.int64), "nstart": np.empty(n, np.int64)}
+        if old is not None and keep:
+            for k, v in old.items():
+                self.h[k][:keep] = v[:keep]
         self._cap = n
 
-    def scan(self, texts: pa.Array | pa.ChunkedArray | list[str | None], emit_all: bool = False) -> Hits:
-        """Every key of ``texts`` in the set (or every key, ``emit_all``), in document order."""
+    def scan(self, texts: pa.Array | pa.ChunkedArray | list[str | None], emit_all: bool = False,
+             copy: bool = False) -> Hits:
+        """Every key of ``texts`` in the set (or every key, ``emit_all``), in document order.
+
+        The hits are views of the scanner's reused buffers, valid until its next scan, unless
+        ``copy``."""
         buf, offsets = text_buffer(texts)
         n_docs = len(offsets) - 1
         lengths = np.diff(offsets)
         self._grow_work(int(lengths.max()) if n_docs else 0)
         n_words = np.zeros(n_docs, np.int64)
-        parts: list[dict[str, np.ndarray]] = []
-        d = 0
+        d = pos = 0
         while d < n_docs:
-            self._grow_hits(2 * int(lengths[d]) + 4)
+            self._grow_hits(pos + 2 * int(lengths[d]) + 4, keep=pos)
             h = self.h
             d, pos = _scan_kernel(buf, offsets, d, self.ngram, self.window, self.tkeys, self.tvals, self.mask,
                                   self.bloom, self.bshift, emit_all, WORD_TABLE, self.norm, self.wn, self.wo,
                                   self.wh, self.pref, h["doc"], h["val"], h["kind"], h["start"], h["end"],
-                                  h["nstart"], n_words)
-            parts.append({k: v[:pos].copy() for k, v in h.items()})
-        if not parts:
-            parts = [{k: v[:0].copy() for k, v in self.h.items()}]
-        cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        return Hits(cat["doc"], cat["val"], cat["kind"], cat["start"], cat["end"], cat["nstart"], n_words)
+                                  h["nstart"], n_words, pos)
+        out = {k: (v[:pos].copy() if copy else v[:pos]) for k, v in self.h.items()}
+        return Hits(out["doc"], out["val"], out["kind"], out["start"], out["end"], out["nstart"], n_words)
 
 
 def all_keys(texts: pa.Array | pa.ChunkedArray | list[str | None], ngram: int, window: int) -> Hits:
     """Every key of every text (``val`` holds the key itself): the reference side of the index."""
-    return Scanner(ngram, window).scan(texts, emit_all=True)
+    return Scanner(ngram, window).scan(texts, emit_all=True, copy=True)
+
+
+@njit(cache=True, nogil=True)
+def _docs_with(doc, kind, want, out):  # pragma: no cover - compiled
+    for i in range(doc.size):
+        if kind[i] == want:
+            out[doc[i]] = True
+    return out
+
+
+def docs_with_hits(hits: Hits, kind: int = KIND_WORD) -> np.ndarray:
+    """Per document of the scan: has it a hit of ``kind`` (no temporary arrays of hit size)."""
+    return _docs_with(hits.doc, hits.kind, np.int8(kind), np.zeros(len(hits.n_words), np.bool_))

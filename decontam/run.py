@@ -55,6 +55,7 @@ AUDIT_PATH = "decontam/audit/audit.parquet"
 REPORT_PATH = "decontam/audit/report.md"
 REFS_PATH = "decontam/references.parquet"
 STATE = "decontam/state.json"
+SCAN_BATCH = 5_000
 Progress = Callable[[str, dict[str, Any]], None]
 
 
@@ -223,15 +224,25 @@ class DecontamRun:
                         closes.append((issue, pos[r["instance_id"]], r["record_id"]))
             out.rows += [r for r in local.rows if r["rule"] != "reference_closes"]
         t2 = time.perf_counter()
-        hits = self.index.scanner.scan(ftable.column("text"))
+        # Batches of a few thousand fields keep the scanner's reused hit buffers in cache.
+        col = ftable.column("text")
+        chunks, words = [], []
+        for lo in range(0, len(fields), SCAN_BATCH):
+            hits = self.index.scanner.scan(col.slice(lo, SCAN_BATCH))
+            e = self.index.expand(hits)
+            e["doc"] = e["doc"] + lo
+            chunks.append(e)
+            words.append(hits.n_words)
         t3 = time.perf_counter()
-        ex = self.index.expand(hits)
+        ex = ({k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]} if chunks
+              else self.index.expand(self.index.scanner.scan([], copy=True)))
+        n_words_all = np.concatenate(words) if words else np.zeros(0, np.int64)
         docs = np.unique(ex["doc"])
         remap = np.full(len(fields) + 1, -1, np.int64)
         remap[docs] = np.arange(len(docs))
         ex["doc"] = remap[ex["doc"]]
         hit_fields = [fields[d] for d in docs.tolist()]
-        n_words = hits.n_words[docs]
+        n_words = n_words_all[docs]
         patch_rows(out, tabs["pull_files"], self.pindex, recs)
         t4 = time.perf_counter()
         self.seconds.update({"read": t1 - t0, "rules": (t2 - t1) + (t4 - t3), "scan": t3 - t2})

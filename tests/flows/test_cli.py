@@ -83,6 +83,17 @@ def test_demo_runs_offline_and_is_incremental(tmp_path):
     issues = [i for i in root.read_latest("issues").to_pylist() if not i["is_pull_request"]]
     assert sorted(f["record_id"] for f in flags) == sorted([i["id"] for i in issues] + [p["id"] for p in pulls])
     assert "dedup flags" in out and all(f["keep"] or f["reason"] in ("exact", "near") for f in flags)
+    # ... and decontam against the bundled SWE-bench Verified: the simulated world holds none of it
+    assert "decontam flags (0 records removed)" in out
+    audit = _cli("audit", "--instance", "django__django-11099", "--data", str(tmp_path / "data"), env=env, cwd=tmp_path)
+    assert audit.returncode == 0, audit.stderr[-3000:]
+    assert audit.stdout.startswith("NOT FOUND: django__django-11099 (swe-bench-verified (sha256 ")
+    bad = _cli("audit", "--instance", "django__django-0", "--data", str(tmp_path / "data"), env=env, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "swe-curate: error: --instance django__django-0: not an instance of the references (swe-bench-verified)"]
+    report = _cli("audit", "--data", str(tmp_path / "data"), env=env, cwd=tmp_path)
+    assert report.returncode == 0 and "0 of 500 benchmark instance(s) found" in report.stdout
+    assert (tmp_path / "data" / "decontam" / "audit" / "report.md").read_text().startswith("# Decontamination report")
     second = _cli("demo", "--data", str(tmp_path / "data"), "--no-faults", env=env, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "ok acme/widgets: 0 records, 3 requests, git ok" in second.stdout + second.stderr
