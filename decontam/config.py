@@ -51,6 +51,9 @@ class DecontamConfig(StageConfig):
     # Layer 4: patch hunks.
     patch_min_context: int = Field(2, ge=0)
     patch_min_changed_alone: int = Field(4, ge=1)
+    # A hunk of this many instances (of one repository) is boilerplate; benchmark instances that
+    # fix the same lines (near-duplicate issues) share a hunk and are both found.
+    patch_max_instances: int = Field(4, ge=2)
 
     partition_records: int = Field(50_000, ge=1)
     bloom_bits: int = Field(24, ge=16, le=32)
@@ -83,5 +86,5 @@ class DecontamConfig(StageConfig):
         data = {"refs": reference_hashes, "keys": key_scheme, "ngram": self.ngram, "window": self.window,
                 "common": [self.common_max_instances, self.common_min_repos, self.common_copy_fraction],
                 "background": list(self.background_files), "policy": [self.repo_policy, str(self.repo_after)],
-                "extra_repos": list(self.extra_repos), "patch": [self.patch_min_context, self.patch_min_changed_alone]}
+                "extra_repos": list(self.extra_repos), "patch": [self.patch_min_context, self.patch_min_changed_alone, self.patch_max_instances]}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -227,7 +227,7 @@ def patch_index(index: ReferenceIndex, refs: list[Reference], cfg: Any) -> Patch
             for fld in ("patch", "test_patch"):
                 hunks += [(pos[row["instance_id"]], fld, h.lines) for h in parse_hunks(row[fld])]
     return PatchIndex(hunks, index.repos, cfg.patch_min_context, cfg.patch_min_changed_alone,
-                      cfg.common_max_instances)
+                      cfg.patch_max_instances)
 
 
 def patch_rows(out: Rows, files: pa.Table, pindex: PatchIndex, by_id: dict[str, dict]) -> None:
