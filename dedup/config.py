@@ -48,7 +48,7 @@ class DedupConfig(StageConfig):
 
     # Bounded work: records hashed per partition (a unit of work the flows map over), and the
     # memory DuckDB may use for the band and edge queries.
-    partition_docs: int = Field(20_000, ge=1)
+    partition_docs: int = Field(50_000, ge=1, le=1_000_000)  # a version's ref holds its row in 20 bits
     # Documents built and hashed at a time inside a partition: small buffers, reused chunk after
     # chunk, instead of partition-sized ones (fresh memory is the costly part on small VMs).
     chunk_docs: int = Field(2_048, ge=1)

@@ -379,36 +379,45 @@ def _signature_kernel(values, offsets, a, b, out):  # pragma: no cover - compile
     return out
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _sorted_jaccard(va, ia, ea, vb, ib, eb):  # pragma: no cover - compiled
+    """Jaccard of the sorted unique runs ``va[ia:ea]`` and ``vb[ib:eb]`` (merge count)."""
+    na = ea - ia
+    nb = eb - ib
+    if na == 0 and nb == 0:
+        return 1.0
+    if na == 0 or nb == 0:
+        return 0.0
+    inter = 0
+    while ia < ea and ib < eb:
+        x = va[ia]
+        y = vb[ib]
+        if x == y:
+            inter += 1
+            ia += 1
+            ib += 1
+        elif x < y:
+            ia += 1
+        else:
+            ib += 1
+    return inter / (na + nb - inter)
+
+
 @njit(cache=True, nogil=True)
 def _pair_jaccard_kernel(values, offsets, pairs, out):  # pragma: no cover - compiled
     for p in range(pairs.shape[0]):
         i = pairs[p, 0]
         j = pairs[p, 1]
-        ia = offsets[i]
-        ea = offsets[i + 1]
-        ib = offsets[j]
-        eb = offsets[j + 1]
-        na = ea - ia
-        nb = eb - ib
-        if na == 0 and nb == 0:
-            out[p] = 1.0
-            continue
-        if na == 0 or nb == 0:
-            out[p] = 0.0
-            continue
-        inter = 0
-        while ia < ea and ib < eb:
-            x = values[ia]
-            y = values[ib]
-            if x == y:
-                inter += 1
-                ia += 1
-                ib += 1
-            elif x < y:
-                ia += 1
-            else:
-                ib += 1
-        out[p] = inter / (na + nb - inter)
+        out[p] = _sorted_jaccard(values, offsets[i], offsets[i + 1], values, offsets[j], offsets[j + 1])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _pair_jaccard_between_kernel(va, oa, vb, ob, rows_a, rows_b, out):  # pragma: no cover - compiled
+    for p in range(rows_a.size):
+        i = rows_a[p]
+        j = rows_b[p]
+        out[p] = _sorted_jaccard(va, oa[i], oa[i + 1], vb, ob[j], ob[j + 1])
     return out
 
 
@@ -466,6 +475,21 @@ def pair_jaccard(values: np.ndarray, offsets: np.ndarray, pairs: np.ndarray) -> 
         raise IndexError(f"pair index out of range for {n_docs} documents")
     out = np.empty(pairs.shape[0], dtype=np.float64)
     return _pair_jaccard_kernel(np.ascontiguousarray(values, dtype=np.uint32), offsets, pairs, out)
+
+
+def pair_jaccard_between(values_a: np.ndarray, offsets_a: np.ndarray, values_b: np.ndarray, offsets_b: np.ndarray,
+                         rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+    """Exact Jaccard of set ``rows_a[k]`` of one CSR collection and ``rows_b[k]`` of another
+    (e.g. two memory-mapped files: nothing is copied). Sets sorted unique, as in :func:`pair_jaccard`."""
+    rows_a = np.ascontiguousarray(rows_a, dtype=np.int64)
+    rows_b = np.ascontiguousarray(rows_b, dtype=np.int64)
+    if rows_a.shape != rows_b.shape:
+        raise ValueError(f"rows_a and rows_b differ in length: {rows_a.shape} != {rows_b.shape}")
+    for rows, offsets in ((rows_a, offsets_a), (rows_b, offsets_b)):
+        if rows.size and (rows.min() < 0 or rows.max() >= len(offsets) - 1):
+            raise IndexError(f"row out of range for {len(offsets) - 1} sets")
+    out = np.empty(rows_a.size, dtype=np.float64)
+    return _pair_jaccard_between_kernel(values_a, offsets_a, values_b, offsets_b, rows_a, rows_b, out)
 
 
 def jaccard(values: np.ndarray, offsets: np.ndarray, i: int, j: int) -> float:

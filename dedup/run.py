@@ -2,7 +2,8 @@
 
 Reads: the raw tables ``issues``, ``pulls``, ``comments``, ``pull_files`` (only records in batches
 this stage has not seen), and its own index under ``dedup/``. Writes, per run ``R``:
-``dedup/signatures|shingles|bands/run=R/part-NNNNN.parquet`` (one part per partition of records),
+``dedup/signatures|bands/run=R/part-NNNNN.parquet`` and ``dedup/shingles/run=R/part-NNNNN.{values,offsets}.npy``
+(one part per partition of records),
 ``dedup/buckets/run=R.parquet`` and ``dedup/edges/run=R.parquet`` (the LSH buckets the run
 recomputed and every candidate pair in them with its exact Jaccard), then ``dedup/flags/flags.parquet``
 and, last, ``dedup/state.json`` (the batches seen, the runs, the index fingerprint).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import io
 import logging
 import multiprocessing
 import os
@@ -39,7 +41,7 @@ from scipy.sparse.csgraph import connected_components
 from dedup import lsh, minhash
 from dedup.config import DedupConfig
 from dedup.documents import DOC_RULES, INPUT_COLUMNS, build_documents, clean_bodies, content_hashes
-from dedup.schema import BANDS, BUCKETS, EDGES, FLAGS, FLAGS_VERSION, SHINGLES, SIGNATURES
+from dedup.schema import BANDS, BUCKETS, EDGES, FLAGS, FLAGS_VERSION, SIGNATURES
 from ingest.errors import ConfigError
 from ingest.store import DataRoot
 
@@ -88,9 +90,10 @@ class DedupRun:
         self.state = state
         # Leftovers of an attempt of this run that died are never mixed with this attempt's files.
         for name in ("signatures", "shingles", "bands", "edges", "buckets"):
-            for f in self._files(name, [self.run]):
+            for f in self._files(name, [self.run], "*.*"):
                 self.root.fs.rm(f)
         self.seconds: Counter[str] = Counter()
+        self._mapped: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- what is new -----------------------------------------------------------------------------
     def new_batches(self) -> dict[str, list[str]]:
@@ -99,20 +102,18 @@ class DedupRun:
 
     def changed_records(self, batches: dict[str, list[str]]) -> pa.Table:
         """(repo, number) of every record with a row in a new batch, sorted."""
-        parts = []
-        with self.root.connect() as con:
-            for table, ids in batches.items():
-                files = self.root.table_files(table, ids)
-                if not files:
-                    continue
+        scans = []
+        for table, ids in batches.items():
+            files = self.root.table_files(table, ids)
+            if files:
                 paths = ", ".join("'" + self.root.uri(f).replace("'", "''") + "'" for f in files)
-                parts.append(con.sql(f"SELECT DISTINCT repo, number FROM read_parquet([{paths}], union_by_name=true)")
-                             .to_arrow_table())
-        if not parts:
-            return pa.table({"repo": pa.array([], pa.string()), "number": pa.array([], pa.int64())})
-        t = pa.concat_tables([p.cast(pa.schema([("repo", pa.string()), ("number", pa.int64())])) for p in parts])
-        t = t.group_by(["repo", "number"]).aggregate([])
-        return t.sort_by([("repo", "ascending"), ("number", "ascending")])
+                scans.append(f"SELECT repo, number FROM read_parquet([{paths}], union_by_name=true)")
+        schema = pa.schema([("repo", pa.string()), ("number", pa.int64())])
+        if not scans:
+            return schema.empty_table()
+        with self.root.connect() as con:  # one query: UNION drops repeats, DuckDB sorts
+            t = con.sql(f"SELECT repo, number FROM ({' UNION '.join(scans)}) ORDER BY repo, number").to_arrow_table()
+        return t.cast(schema)
 
     def partitions(self, records: pa.Table) -> list[pa.Table]:
         """Records split into partitions of about ``partition_docs``, whole repositories where they
@@ -123,6 +124,9 @@ class DedupRun:
         parts = -(-n // self.cfg.partition_docs)
         parts = -(-parts // workers) * workers if parts > 1 else parts
         step = max(1, -(-n // max(parts, 1)))
+        if -(-n // step) >= 1 << 20:  # a version's ref holds its partition in 20 bits
+            raise ConfigError(f"dedup.partition_docs = {self.cfg.partition_docs} makes over 2^20 partitions of "
+                              f"{n} records: raise it")
         return [records.slice(i, step) for i in range(0, n, step)]
 
     # -- one partition: documents -> shingles -> signatures -> band keys --------------------------
@@ -137,8 +141,8 @@ class DedupRun:
         return n
 
     # -- buckets, edges, components, flags ----------------------------------------------------------
-    def _files(self, name: str, runs: Iterable[int] | None = None) -> list[str]:
-        files = sorted(self.root.fs.glob(self.root.path("dedup", name, "run=*", "*.parquet")))
+    def _files(self, name: str, runs: Iterable[int] | None = None, pattern: str = "*.parquet") -> list[str]:
+        files = sorted(self.root.fs.glob(self.root.path("dedup", name, "run=*", pattern)))
         files += sorted(self.root.fs.glob(self.root.path("dedup", name, "run=*.parquet")))
         keep = set(runs) if runs is not None else {r for r in self.state.get("runs", [])} | {self.run}
         return [f for f in files if int(f.split("run=")[1][:6]) in keep]
@@ -171,28 +175,36 @@ class DedupRun:
         with self._connect() as con:
             if first:
                 # Everything is new: every bucket is touched and every document current.
-                con.execute(f"CREATE TEMP TABLE members AS SELECT band, key, doc_id FROM {bands}")
+                # Grouped by key alone (twice as fast; keys of different bands never meet in
+                # practice, and a bucket left with one member makes no pair).
+                con.execute(f"""CREATE TEMP TABLE multi AS SELECT DISTINCT band, key FROM {bands}
+                    SEMI JOIN (SELECT key FROM {bands} GROUP BY key HAVING count(*) > 1) USING (key)""")
+                members = f"(SELECT band, key, ref FROM {bands} SEMI JOIN multi USING (band, key))"
             else:
                 # The current version of each document is its newest run. Buckets touched: this
                 # run's keys and the keys older versions of its documents had.
+                con.execute(f"CREATE TEMP TABLE docs AS SELECT doc_id, run, ref FROM {sigs}")
                 con.execute(f"""CREATE TEMP TABLE touched AS SELECT DISTINCT band, key FROM {bands}
-                    SEMI JOIN (SELECT doc_id FROM {bands} WHERE run = {self.run}) USING (doc_id)""")
-                con.execute(f"""CREATE TEMP TABLE members AS
-                    WITH cur AS (SELECT doc_id, max(run) AS run FROM {sigs} GROUP BY doc_id)
-                    SELECT b.band, b.key, b.doc_id FROM {bands} b JOIN cur USING (doc_id, run)
+                    SEMI JOIN (SELECT ref FROM docs SEMI JOIN (SELECT doc_id FROM docs WHERE run = {self.run})
+                               USING (doc_id)) USING (ref)""")
+                con.execute(f"""CREATE TEMP TABLE members AS SELECT band, key, ref FROM {bands}
+                    SEMI JOIN (SELECT ref FROM docs JOIN (SELECT doc_id, max(run) AS run FROM docs GROUP BY doc_id)
+                               USING (doc_id, run)) USING (ref)
                     SEMI JOIN touched USING (band, key)""")
-            con.execute("""CREATE TEMP TABLE multi AS
-                SELECT band, key FROM members GROUP BY band, key HAVING count(*) > 1""")
+                con.execute("""CREATE TEMP TABLE multi AS
+                    SELECT band, key FROM members GROUP BY band, key HAVING count(*) > 1""")
+                members = "(SELECT band, key, ref FROM members SEMI JOIN multi USING (band, key))"
             # Recomputed: touched buckets with two or more current members, or with edges before.
             recomputed = "SELECT band, key FROM multi" + (
                 "" if first else f" UNION SELECT band, key FROM (SELECT band, key FROM {prior}) SEMI JOIN touched USING (band, key)"
                 if prior else "")
             touched = con.sql(f"SELECT band, key FROM ({recomputed}) ORDER BY band, key").to_arrow_table()
-            members = con.sql("""SELECT band, key, doc_id FROM members SEMI JOIN multi USING (band, key)
-                ORDER BY band, key, doc_id""").to_arrow_table()
+            # Members by record id within a bucket: the same order whichever runs hashed them.
+            members = con.sql(f"""SELECT m.band, m.key, s.doc_id, m.ref FROM {members} m
+                JOIN (SELECT ref, doc_id FROM {sigs}) s USING (ref) ORDER BY m.band, m.key, s.doc_id""").to_arrow_table()
         pairs = _bucket_pairs(members, self.cfg.max_bucket_pairs)
         t1 = time.perf_counter()
-        jac = self._jaccard(pairs)
+        jac = self._jaccard(pairs["a_ref"], pairs["b_ref"])
         edges = pa.table({"band": pairs["band"], "key": pairs["key"], "a": pairs["a"], "b": pairs["b"],
                           "jaccard": pa.array(jac, pa.float64()),
                           "run": pa.array(np.full(len(jac), self.run, dtype=np.int64))}, schema=EDGES)
@@ -204,27 +216,41 @@ class DedupRun:
         self.seconds["verify"] += time.perf_counter() - t1
         return touched.num_rows, len(jac)
 
-    def _jaccard(self, pairs: dict[str, pa.Array]) -> np.ndarray:
-        """Exact Jaccard of each (a, b) from the stored shingle sets of the current versions."""
-        if not len(pairs["a"]):
+    def _jaccard(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Exact Jaccard of the document versions ``a[k]``, ``b[k]`` (refs) from their stored
+        shingle sets, read in place from the memory-mapped partition files (a ref names run,
+        partition and row); a pair seen in several buckets is measured once."""
+        if not len(a):
             return np.zeros(0)
-        ids = pa.concat_arrays([pairs["a"], pairs["b"]]).unique()
-        sh = self._scan("shingles")
-        with self._connect() as con:
-            con.register("_ids", pa.table({"doc_id": ids}))
-            con.execute(f"CREATE TEMP TABLE cur AS SELECT doc_id, max(run) AS run FROM {self._scan('signatures')} "
-                        "SEMI JOIN _ids USING (doc_id) GROUP BY doc_id")
-            t = con.sql(f"SELECT s.doc_id, s.shingles FROM {sh} s JOIN cur USING (doc_id, run) ORDER BY doc_id"
-                        ).to_arrow_table()
-        col = t.column("shingles").cast(pa.large_binary()).combine_chunks()
-        _, offsets_buf, data_buf = col.buffers()
-        offsets = np.frombuffer(offsets_buf, dtype=np.int64)[col.offset:col.offset + len(col) + 1]
-        values = np.frombuffer(data_buf if data_buf is not None else b"", dtype="<u4")
-        offsets = offsets // 4
-        ids_sorted = t.column("doc_id")
-        idx = np.stack([pc.index_in(pairs["a"], value_set=ids_sorted).to_numpy(zero_copy_only=False),
-                        pc.index_in(pairs["b"], value_set=ids_sorted).to_numpy(zero_copy_only=False)], axis=1)
-        return minhash.pair_jaccard(values, offsets, idx.astype(np.int64))
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        refs, dense = np.unique(np.concatenate([lo, hi]), return_inverse=True)
+        codes, inverse = np.unique(dense[:len(lo)] * len(refs) + dense[len(lo):], return_inverse=True)
+        lo, hi = refs[codes // len(refs)], refs[codes % len(refs)]
+        out = np.empty(len(codes))
+        fa, fb = lo >> 20, hi >> 20
+        order = np.lexsort((fb, fa))
+        bounds = np.flatnonzero(np.r_[True, (fa[order][1:] != fa[order][:-1]) | (fb[order][1:] != fb[order][:-1]), True])
+        row = (1 << 20) - 1
+        for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+            at = order[start:end]
+            va, oa = self._sets(int(fa[at[0]]))
+            vb, ob = self._sets(int(fb[at[0]]))
+            out[at] = minhash.pair_jaccard_between(va, oa, vb, ob, lo[at] & row, hi[at] & row)
+        return out[inverse.reshape(-1)]
+
+    def _sets(self, file: int) -> tuple[np.ndarray, np.ndarray]:
+        """The stored shingle sets of one partition file (``ref >> 20``): memory-mapped on local
+        disk (only the pages of the sets read are touched), read whole elsewhere."""
+        if file not in self._mapped:
+            run, index = file >> 20, file & ((1 << 20) - 1)
+            self._mapped[file] = tuple(self._array(f"dedup/shingles/run={run:06d}/part-{index:05d}.{what}.npy")
+                                       for what in ("values", "offsets"))
+        return self._mapped[file]
+
+    def _array(self, rel: str) -> np.ndarray:
+        if self.root.local:
+            return np.load(self.root.path(rel), mmap_mode="r")
+        return np.load(io.BytesIO(self.root.fs.cat_file(self.root.path(rel))))
 
     def flags(self) -> tuple[pa.Table, int]:
         """Components over the current edges at the threshold, one representative each by the
@@ -235,7 +261,7 @@ class DedupRun:
         assert sigs is not None
         with self._connect() as con:
             docs = con.sql(f"""SELECT s.doc_id, s.kind, s.repo, s.content_hash, s.merged, s.n_comments, s.created_at,
-                    s.n_chars FROM {sigs} s JOIN (SELECT doc_id, max(run) AS run FROM {sigs} GROUP BY doc_id)
+                    s.n_chars, s.ref FROM {sigs} s JOIN (SELECT doc_id, max(run) AS run FROM {sigs} GROUP BY doc_id)
                     USING (doc_id, run) ORDER BY s.doc_id""").to_arrow_table()
             if edges is not None and buckets is not None:
                 # A bucket's edges come from the newest run that recomputed it.
@@ -261,7 +287,20 @@ class DedupRun:
         dup = np.nonzero(rep != np.arange(n))[0]
         sim = np.ones(n)
         if len(dup):
-            sim[dup] = self._jaccard({"a": ids.take(pa.array(dup)), "b": ids.take(pa.array(rep[dup]))})
+            # Most duplicates share an edge with their representative: its stored Jaccard. The
+            # others (linked through a third document) are measured from their shingle sets.
+            ia, ib = ea[ok].astype(np.int64), eb[ok].astype(np.int64)
+            codes = np.minimum(ia, ib) * n + np.maximum(ia, ib)
+            order_e = np.argsort(codes, kind="stable")
+            codes, jac = codes[order_e], e.column("jaccard").to_numpy()[ok][order_e]
+            want = np.minimum(dup, rep[dup]) * n + np.maximum(dup, rep[dup])
+            at = np.minimum(np.searchsorted(codes, want), max(len(codes) - 1, 0))
+            found = (codes[at] == want) if len(codes) else np.zeros(len(dup), dtype=bool)
+            sim[dup[found]] = jac[at[found]]
+            rest = dup[~found]
+            if len(rest):
+                refs = docs.column("ref").to_numpy()
+                sim[rest] = self._jaccard(refs[rest], refs[rep[rest]])
         keep = rep == np.arange(n)
         hashes = docs.column("content_hash").combine_chunks()
         exact = pc.fill_null(pc.equal(hashes, hashes.take(pa.array(rep))), False).to_numpy(zero_copy_only=False)
@@ -310,6 +349,9 @@ class DedupRun:
                             seconds={k: round(v, 3) for k, v in sorted(self.seconds.items())})
 
     def commit(self, batches: dict[str, list[str]]) -> None:
+        # The partitions' files were written without waiting for the disk: flush them before
+        # the state names this run (a crash before this line leaves the run uncommitted).
+        self.root.sync(f for name in ("signatures", "bands", "shingles") for f in self._files(name, [self.run], "*.*"))
         seen = {t: sorted(set(self.state.get("batches", {}).get(t, [])) | set(batches.get(t, [])))
                 for t in INPUT_TABLES}
         self.root.write_json(STATE, {"fingerprint": self.fp, "run": self.run, "batches": seen,
@@ -346,7 +388,8 @@ def hash_partition(job: PartitionJob) -> tuple[int, dict[str, float]]:
     tables = {t: root.read_latest(t, records=job.records, con=con, columns=INPUT_COLUMNS[t]) for t in INPUT_TABLES}
     seconds["read"] += time.perf_counter() - t0
     perms = minhash.permutations(cfg.num_perm, cfg.seed)
-    out: dict[str, list[pa.Table]] = {"signatures": [], "shingles": [], "bands": []}
+    out: dict[str, list[pa.Table]] = {"signatures": [], "bands": []}
+    sets: list[tuple[np.ndarray, np.ndarray]] = []
     for chunk in _chunks(tables, cfg.chunk_docs):
         t1 = time.perf_counter()
         docs = build_documents(chunk["issues"], chunk["pulls"], chunk["comments"], chunk["pull_files"],
@@ -357,8 +400,10 @@ def hash_partition(job: PartitionJob) -> tuple[int, dict[str, float]]:
         sigs = minhash.signatures(values, offsets, perms)
         keys = lsh.band_keys(sigs, *job.bands)
         t3 = time.perf_counter()
-        for name, table in zip(out, _index_tables(docs, values, offsets, sigs, keys, job.run), strict=True):
+        first_ref = (job.run << 40) | (job.index << 20) | sum(t.num_rows for t in out["signatures"])
+        for name, table in zip(out, _index_tables(docs, offsets, sigs, keys, job.run, first_ref), strict=True):
             out[name].append(table)
+        sets.append((values, np.diff(offsets)))
         seconds["documents"] += t2 - t1
         seconds["hash"] += t3 - t2
         seconds["write"] += time.perf_counter() - t3
@@ -367,11 +412,18 @@ def hash_partition(job: PartitionJob) -> tuple[int, dict[str, float]]:
     meta = {b"swe_curate.shingles": minhash.SHINGLE_SCHEME.encode(), b"swe_curate.perm": minhash.PERM_SCHEME.encode(),
             b"swe_curate.num_perm": str(cfg.num_perm).encode(), b"swe_curate.seed": str(cfg.seed).encode(),
             b"swe_curate.ngram": str(cfg.ngram).encode(), b"swe_curate.fingerprint": job.fingerprint.encode()}
-    schemas = {"signatures": SIGNATURES, "shingles": SHINGLES, "bands": BANDS}
+    schemas = {"signatures": SIGNATURES, "bands": BANDS}
     for name, parts in out.items():
         table = pa.concat_tables(parts) if parts else schemas[name].empty_table()
+        # Not flushed here: the run flushes all its files once, before it commits (finish).
         root.write_parquet(f"dedup/{name}/run={job.run:06d}/part-{job.index:05d}.parquet",
-                           table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}), **_RAW)
+                           table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}), durable=False,
+                           **_RAW)
+    sizes = np.concatenate([n for _, n in sets]) if sets else np.zeros(0, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype("<i8")
+    for what, parts in (("values", [v.astype("<u4", copy=False) for v, _ in sets] or [np.zeros(0, "<u4")]),
+                        ("offsets", [offsets])):
+        root.write_array(f"dedup/shingles/run={job.run:06d}/part-{job.index:05d}.{what}.npy", parts, durable=False)
     seconds["write"] += time.perf_counter() - t4
     return sum(t.num_rows for t in out["signatures"]), dict(seconds)
 
@@ -402,31 +454,29 @@ def _chunks(tables: dict[str, pa.Table], size: int) -> Iterable[dict[str, pa.Tab
         yield {name: t.filter(pc.is_in(t.column(key[name]), value_set=part)) for name, t in tables.items()}
 
 
-def _index_tables(docs: pa.Table, values: np.ndarray, offsets: np.ndarray, sigs: np.ndarray, keys: np.ndarray,
-                  run_id: int) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """The signatures, shingles and bands rows of a chunk of documents."""
+def _index_tables(docs: pa.Table, offsets: np.ndarray, sigs: np.ndarray, keys: np.ndarray,
+                  run_id: int, first_ref: int) -> tuple[pa.Table, pa.Table]:
+    """The signatures and bands rows of a chunk of documents (refs from ``first_ref``)."""
     n, num_perm = sigs.shape
     run = pa.array(np.full(n, run_id, dtype=np.int64))
+    refs = np.arange(first_ref, first_ref + n, dtype=np.int64)
     sig_list = pa.BinaryArray.from_buffers(pa.binary(), n, [None, pa.py_buffer(
         np.arange(0, n * num_perm * 4 + 1, num_perm * 4, dtype=np.int32)), pa.py_buffer(sigs.astype("<u4").tobytes())])
-    sh_list = pa.BinaryArray.from_buffers(pa.binary(), n, [None, pa.py_buffer((offsets * 4).astype(np.int32)),
-                                                           pa.py_buffer(np.ascontiguousarray(values, dtype="<u4"))])
     signatures = pa.table({
         "doc_id": docs.column("doc_id"), "kind": docs.column("kind"), "repo": docs.column("repo"),
         "number": docs.column("number"), "content_hash": docs.column("content_hash"),
         "merged": docs.column("merged"), "n_comments": docs.column("n_comments"),
         "created_at": docs.column("created_at"), "n_chars": docs.column("n_chars"),
-        "n_shingles": pa.array(np.diff(offsets).astype(np.int64)), "run": run, "minhash": sig_list,
+        "n_shingles": pa.array(np.diff(offsets).astype(np.int64)), "run": run, "ref": pa.array(refs),
+        "minhash": sig_list,
     }, schema=SIGNATURES)
-    shingles = pa.table({"doc_id": docs.column("doc_id"), "run": run, "shingles": sh_list}, schema=SHINGLES)
     b = keys.shape[1] if keys.ndim == 2 else 0
     bands = pa.table({
         "band": pa.array(np.tile(np.arange(b, dtype=np.int16), n)),
         "key": pa.array(keys.reshape(-1)),
-        "doc_id": docs.column("doc_id").take(pa.array(np.repeat(np.arange(n, dtype=np.int64), b))),
-        "run": pa.array(np.full(n * b, run_id, dtype=np.int64)),
+        "ref": pa.array(np.repeat(refs, b)),
     }, schema=BANDS)
-    return signatures, shingles, bands
+    return signatures, bands
 
 
 def keep_memory() -> None:
@@ -460,7 +510,8 @@ def _bucket_pairs(members: pa.Table, max_pairs: int) -> dict[str, pa.Array]:
     n = len(band)
     if n == 0:
         return {"band": pa.array([], pa.int16()), "key": pa.array([], pa.uint64()),
-                "a": pa.array([], pa.string()), "b": pa.array([], pa.string())}
+                "a": pa.array([], pa.string()), "b": pa.array([], pa.string()),
+                "a_ref": np.zeros(0, dtype=np.int64), "b_ref": np.zeros(0, dtype=np.int64)}
     starts = np.flatnonzero(np.r_[True, (band[1:] != band[:-1]) | (key[1:] != key[:-1])])
     sizes = np.diff(np.r_[starts, n])
     left, right = [], []
@@ -478,9 +529,10 @@ def _bucket_pairs(members: pa.Table, max_pairs: int) -> dict[str, pa.Array]:
     b_idx = np.concatenate(right) if right else np.zeros(0, dtype=np.int64)
     order = np.argsort(a_idx, kind="stable")  # bucket order: a deterministic row order
     a_idx, b_idx = a_idx[order], b_idx[order]
-    doc = members.column("doc_id")
+    doc, ref = members.column("doc_id"), members.column("ref").to_numpy()
     return {"band": pa.array(band[a_idx].astype(np.int16)), "key": pa.array(key[a_idx].astype(np.uint64)),
-            "a": doc.take(pa.array(a_idx)).combine_chunks(), "b": doc.take(pa.array(b_idx)).combine_chunks()}
+            "a": doc.take(pa.array(a_idx)).combine_chunks(), "b": doc.take(pa.array(b_idx)).combine_chunks(),
+            "a_ref": ref[a_idx], "b_ref": ref[b_idx]}
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -488,13 +540,14 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
     return connected_components(graph, directed=False)[1].astype(np.int64)
 
-def _warm_up() -> None:
+def warm_up() -> None:
     """Load the compiled kernels once (about a second: numba's code generator starts on first use),
     before forking, so worker processes inherit them instead of each paying it."""
     values, offsets = minhash.shingle_sets(["warm up the kernels"], 5)
     sigs = minhash.signatures(values, offsets, minhash.permutations(16, 1))
     lsh.band_keys(sigs, 4, 4)
     minhash.pair_jaccard(values, offsets, np.zeros((1, 2), dtype=np.int64))
+    minhash.pair_jaccard_between(values, offsets, values, offsets, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
     # The document kernels too: cleaning, and content hashes of ASCII and non-ASCII text.
     clean_bodies(pa.array(["Warm  up\r\n\n\n\nthe kernels ", "Ünïcode  TEXT", "> quoted\nOn Mon, x wrote:"]))
     content_hashes(["Warm  up", "Ünïcode  TEXT \u0130"])
@@ -505,10 +558,13 @@ def dedup(data_root: str | os.PathLike[str], config: DedupConfig, progress: Prog
     built in Python, so threads would share one core), then link and flag."""
     keep_memory()
     r = DedupRun(data_root, config, progress)
-    parts = r.plan()
-    jobs = [r.job(i, p) for i, p in enumerate(parts)]
     t0 = time.perf_counter()
-    _warm_up()
+    # Planning (DuckDB, which releases the GIL) overlaps loading the compiled kernels.
+    with ThreadPoolExecutor(max_workers=1) as planner:
+        planned = planner.submit(r.plan)
+        warm_up()
+        parts = planned.result()
+    jobs = [r.job(i, p) for i, p in enumerate(parts)]
     t1 = time.perf_counter()
     if config.workers == "processes" and len(jobs) > 1 and config.threads > 1:
         # fork: the children inherit the imported modules and compiled kernels (spawn would
@@ -521,7 +577,7 @@ def dedup(data_root: str | os.PathLike[str], config: DedupConfig, progress: Prog
             results = list(pool.map(hash_partition, jobs))
     for _, seconds in results:
         r.seconds.update(seconds)
-    r.seconds.update({"warm_up": t1 - t0, "partitions_wall": time.perf_counter() - t1})
+    r.seconds.update({"plan_and_warm_up": t1 - t0, "partitions_wall": time.perf_counter() - t1})
     return r.finish(sum(n for n, _ in results))
 
 
@@ -530,8 +586,6 @@ def dropped_ids(data_root: str | os.PathLike[str]) -> pa.Table:
     root = DataRoot(data_root)
     if not root.exists("dedup/flags/flags.parquet"):
         return pa.table({"record_id": pa.array([], pa.string()), "reason": pa.array([], pa.string())})
-    import pyarrow.parquet as pq
-
-    with root.fs.open(root.path("dedup/flags/flags.parquet"), "rb") as fh:
-        t = pq.read_table(fh, columns=["record_id", "keep", "reason"])
+    with root.parquet_file(root.path("dedup/flags/flags.parquet")) as pf:
+        t = pf.read(columns=["record_id", "keep", "reason"])
     return t.filter(pc.invert(t.column("keep"))).select(["record_id", "reason"])

@@ -23,24 +23,23 @@ SIGNATURES = pa.schema([
     pa.field("n_comments", pa.int64()),
     pa.field("created_at", TS),
     pa.field("n_chars", pa.int64()),
-    pa.field("n_shingles", pa.int64()),
+    pa.field("n_shingles", pa.int64()),  # distinct word n-grams (the stored set's size)
     pa.field("run", pa.int64(), nullable=False),  # dedup run sequence number
+    pa.field("ref", pa.int64(), nullable=False),  # this version's number: run << 40 | partition << 20 | row
     pa.field("minhash", pa.binary()),  # num_perm uint32 values, little-endian
 ])
 
-# The doc's sorted unique shingle hashes: exact Jaccard of candidate pairs without the text.
-SHINGLES = pa.schema([
-    pa.field("doc_id", STR, nullable=False),
-    pa.field("run", pa.int64(), nullable=False),
-    pa.field("shingles", pa.binary()),  # uint32 values, little-endian (binary: 7x faster to write than a list)
-])
+# The doc's sorted unique shingle hashes (exact Jaccard of candidate pairs without the text) are
+# not a table: per partition, ``shingles/run=R/part-P.values.npy`` (uint32, every version's set
+# in row order) and ``part-P.offsets.npy`` (int64, rows + 1), so verification maps a file and
+# reads just the candidates' sets (a ref gives run, partition and row).
 
-# LSH band index: one row per (doc version, band).
+# LSH band index: one row per (doc version, band). ``ref`` is the version's ``signatures.ref``:
+# numbers group and join several times faster than record-id strings.
 BANDS = pa.schema([
     pa.field("band", pa.int16(), nullable=False),
     pa.field("key", pa.uint64(), nullable=False),
-    pa.field("doc_id", STR, nullable=False),
-    pa.field("run", pa.int64(), nullable=False),
+    pa.field("ref", pa.int64(), nullable=False),
 ])
 
 # The buckets a run recomputed, and the verified edges it found in them (a bucket's edges are

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterable
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import duckdb
@@ -25,9 +25,10 @@ import pyarrow.parquet as pq
 from ingest.errors import ConfigError
 from ingest.schema import TABLES, TableSpec
 
-# Row groups of 16k rows: readers that filter by key (a partition's repositories) skip the rest.
+# Row groups of 4k rows (a few MB of text): readers that want some records (a partition's) skip
+# the other groups by their key statistics, and decode little beyond the rows they want.
 PARQUET_OPTS = {"compression": "zstd", "compression_level": 3, "use_dictionary": True, "write_statistics": True,
-                "row_group_size": 16_384}
+                "row_group_size": 4_096}
 
 
 class DataRoot:
@@ -60,7 +61,7 @@ class DataRoot:
         return self.fs.exists(self.path(*parts))
 
     # -- atomic writes -------------------------------------------------------------------------
-    def _atomic(self, rel: str, write: Any) -> str:
+    def _atomic(self, rel: str, write: Any, durable: bool = True) -> str:
         final = self.path(rel)
         parent = final.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
@@ -75,17 +76,58 @@ class DataRoot:
             with open(tmp, "wb") as fh:
                 write(fh)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if durable:
+                    os.fsync(fh.fileno())
             os.replace(tmp, final)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return final
 
-    def write_parquet(self, rel: str, table: pa.Table, **options: Any) -> str:
-        """Atomic Parquet write (zstd by default; ``options`` override, e.g. for incompressible hashes)."""
+    def write_parquet(self, rel: str, table: pa.Table, durable: bool = True, **options: Any) -> str:
+        """Atomic Parquet write (zstd by default; ``options`` override, e.g. for incompressible hashes).
+        ``durable=False`` leaves the flush to disk to the OS (and to a later :meth:`sync`)."""
         opts = {**PARQUET_OPTS, **options}
-        return self._atomic(rel, lambda fh: pq.write_table(table, fh, **opts))
+        return self._atomic(rel, lambda fh: pq.write_table(table, fh, **opts), durable)
+
+    def sync(self, paths: Iterable[str]) -> None:
+        """Flush files written with ``durable=False`` to disk (before a commit that names them).
+        Most of their bytes were written back while other work ran, so this waits little."""
+        if self.local:
+            for path in paths:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+
+    @contextmanager
+    def parquet_file(self, path: str) -> Iterator[pq.ParquetFile]:
+        """A Parquet file of this root to read row groups from: opened natively on local disk
+        (no Python file object in Arrow's I/O threads), through fsspec elsewhere."""
+        if self.local:
+            yield pq.ParquetFile(path)
+        else:
+            with self.fs.open(path, "rb") as fh:
+                yield pq.ParquetFile(fh)
+
+    def write_array(self, rel: str, parts: list[np.ndarray], durable: bool = True) -> str:
+        """Atomic ``.npy`` file of the concatenation of ``parts`` (one dtype, 1-D), written part by
+        part (no concatenated copy); ``np.load(path, mmap_mode="r")`` maps it back."""
+        dtype = np.dtype(parts[0].dtype if parts else np.uint8)
+        n = sum(len(p) for p in parts)
+
+        def write(fh: Any) -> None:
+            np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                      "fortran_order": False, "shape": (n,)})
+            for p in parts:
+                fh.write(memoryview(np.ascontiguousarray(p, dtype=dtype)).cast("B"))
+
+        return self._atomic(rel, write, durable)
+
+    def write_bytes(self, rel: str, data: bytes) -> str:
+        """Atomic write of any file (e.g. a report, or a NumPy array saved to bytes)."""
+        return self._atomic(rel, lambda fh: fh.write(data))
 
     def write_json(self, rel: str, obj: Any) -> str:
         data = (json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
@@ -183,8 +225,7 @@ def _fetch(root: DataRoot, files: list[str], where: pa.Table, schema: pa.Schema)
         at = np.asarray(by_file[name], dtype=np.int64)
         at = at[np.argsort(rows[at], kind="stable")]  # file order
         want = rows[at]
-        with root.fs.open(uris[name], "rb") as fh:
-            pf = pq.ParquetFile(fh)
+        with root.parquet_file(uris[name]) as pf:
             sizes = np.array([pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)], dtype=np.int64)
             starts = np.concatenate([[0], np.cumsum(sizes)])
             groups = np.unique(np.searchsorted(starts, want, side="right") - 1)

@@ -19,6 +19,7 @@ from dedup.minhash import (
     fnv1a32,
     jaccard,
     pair_jaccard,
+    pair_jaccard_between,
     permutations,
     shingle_sets,
     shingles_py,
@@ -220,6 +221,21 @@ def test_pair_jaccard_equals_python_sets():
     assert pair_jaccard(values, offsets, np.zeros((0, 2), np.int64)).shape == (0,)
     with pytest.raises(IndexError):
         pair_jaccard(values, offsets, np.array([[0, len(sets)]]))
+
+
+def test_pair_jaccard_between_two_collections():
+    # Sets split over two CSR collections (two partition files) give the same Jaccards as one.
+    rng = np.random.default_rng(4)
+    sets = [set(rng.integers(0, 50, int(rng.integers(0, 30))).tolist()) for _ in range(30)] + [set()]
+    values, offsets = _csr(sets)
+    va, oa = _csr(sets[:12])
+    vb, ob = _csr(sets[12:])
+    rows_a, rows_b = np.repeat(np.arange(12), 19), np.tile(np.arange(19), 12)
+    got = pair_jaccard_between(va, oa, vb, ob, rows_a, rows_b)
+    want = pair_jaccard(values, offsets, np.stack([rows_a, rows_b + 12], axis=1))
+    assert np.array_equal(got, want) and got.shape == (12 * 19,)
+    with pytest.raises(IndexError):
+        pair_jaccard_between(va, oa, vb, ob, np.array([0]), np.array([19]))
 
 
 def test_estimate_close_to_true_jaccard():
