@@ -275,7 +275,7 @@ class DecontamRun:
         self.root.write_parquet(AUDIT_PATH, audit)
         self.root.write_parquet(FLAGS_PATH, flags)
         md = report.markdown(report.per_instance(audit, manifest), audit, flags, manifest)
-        self.root._atomic(REPORT_PATH, lambda fh: fh.write(md.encode()))
+        self.root.write_bytes(REPORT_PATH, md.encode())
         counts: Counter[str] = Counter()
         rules: Counter[str] = Counter()
         for f in flags.to_pylist():
@@ -357,11 +357,10 @@ def decontam(data_root: str | os.PathLike[str], config: DecontamConfig, progress
 def _read(root: DataRoot, rel: str, columns: list[str] | None = None) -> pa.Table | None:
     if not root.exists(rel):
         return None
-    # Whole bytes first: Arrow reading from a Python file object on its own threads sometimes
+    # Natively on local disk: Arrow reading a Python file object on its own threads sometimes
     # aborted the interpreter at exit here.
-    with root.fs.open(root.path(rel), "rb") as fh:
-        data = fh.read()
-    return pq.read_table(pa.BufferReader(data), columns=columns, use_threads=False)
+    with root.parquet_file(root.path(rel)) as pf:
+        return pf.read(columns=columns, use_threads=False)
 
 
 def dropped_ids(data_root: str | os.PathLike[str]) -> pa.Table:

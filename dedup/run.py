@@ -372,8 +372,11 @@ class PartitionJob:
     records: pa.Table
 
 
-# Hashes are incompressible: no compression, no dictionaries (zstd only costs time here).
-_RAW = {"compression": "none", "compression_level": None, "use_dictionary": ["doc_id"]}
+# Hashes are incompressible: no compression (zstd only costs time here); dictionaries for the
+# repeated columns (a version's ref repeats in each of its band rows), and large row groups.
+_RAW = {"signatures": {"compression": "none", "compression_level": None, "use_dictionary": ["doc_id", "kind", "repo", "run"],
+                       "row_group_size": 16_384},
+        "bands": {"compression": "none", "compression_level": None, "use_dictionary": ["band", "ref"], "row_group_size": 65_536}}
 
 
 def hash_partition(job: PartitionJob) -> tuple[int, dict[str, float]]:
@@ -418,7 +421,7 @@ def hash_partition(job: PartitionJob) -> tuple[int, dict[str, float]]:
         # Not flushed here: the run flushes all its files once, before it commits (finish).
         root.write_parquet(f"dedup/{name}/run={job.run:06d}/part-{job.index:05d}.parquet",
                            table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}), durable=False,
-                           **_RAW)
+                           **_RAW[name])
     sizes = np.concatenate([n for _, n in sets]) if sets else np.zeros(0, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype("<i8")
     for what, parts in (("values", [v.astype("<u4", copy=False) for v, _ in sets] or [np.zeros(0, "<u4")]),

@@ -300,7 +300,7 @@ def cmd_audit(args: argparse.Namespace, console: Any) -> int:
         entries = report.per_instance(audit, manifest)
         md = report.markdown(entries, audit, flags, manifest)
         root = DataRoot(args.data)
-        root._atomic(REPORT_PATH, lambda fh: fh.write(md.encode()))
+        root.write_bytes(REPORT_PATH, md.encode())
         found = [e for e in entries if e["records"]]
         out.append(f"{len(found)} of {len(entries)} benchmark instance(s) found in {flags.num_rows} removed record(s)")
         for e in found:
