@@ -191,3 +191,39 @@ def test_repository_policy_forks_mirrors_and_apply(tmp_path, refs):
     seqs = pa.table({"sequence_id": ["bugfixer_v1:a", "bugfixer_v1:b"],
                      "source_ids": [["acme__app-5"], ["pallets__flask-2", "acme__app-5"]]})
     assert propagate(seqs, dropped_ids(str(tmp_path))).column("sequence_id").to_pylist() == ["bugfixer_v1:b"]
+
+
+def test_keys_common_in_the_corpus_are_boilerplate_unless_the_instance_was_copied(tmp_path):
+    """Rule 3 of decontam/index.py: a reference sentence that records of many unrelated
+    repositories carry (a CI notice) is no evidence, while the instance's specific text still is;
+    and an instance copied whole into many repositories is found in every copy."""
+    import json
+
+    notice = ("please run the nightly integration suite against the staging cluster before merging "
+              "any change that touches the scheduler or the billing exporter")
+    own_text = ("the reconciler double counts refunds issued in a foreign currency when the ledger snapshot "
+                "was taken between the settlement cutoff and the exchange rate refresh at midnight utc. "
+                "it happens only for merchants on the weekly payout schedule whose first refund of the week "
+                "arrives before their first sale, because the running balance starts from an empty bucket "
+                "and the conversion step reads the stale rate table twice. the audit export then shows the "
+                "same refund under two journal entries with different amounts, and the monthly close refuses "
+                "to balance until someone deletes one of them by hand in the admin console")
+    copied = ("quarterly forecasts render negative inventory for warehouses that were merged into another "
+              "region after the fiscal year started because the transfer table keeps both identifiers")
+    refs = tmp_path / "own.jsonl"
+    refs.write_text(
+        json.dumps({"instance_id": "acme__ledger-7", "repo": "acme/ledger", "problem_statement": f"{notice}\n\n{own_text}",
+                    "hints_text": "", "patch": "", "test_patch": ""}) + "\n"
+        + json.dumps({"instance_id": "acme__stock-9", "repo": "acme/stock", "problem_statement": copied,
+                      "hints_text": "", "patch": "", "test_patch": ""}) + "\n")
+    issues = [issue(f"team{k}/svc", 1, "CI", f"Reminder for contributors: {notice}.") for k in range(4)]
+    issues += [issue(f"mirror{k}/logs", 2, "run log", f"task: {copied}") for k in range(4)]
+    issues.append(issue("x/notes", 3, "Refunds", f"Found it: {own_text}"))
+    write(DataRoot(tmp_path / "d"), {"issues": issues})
+    cfg = DecontamConfig(references=(f"own={refs}",), common_min_repos=3)
+    decontam(str(tmp_path / "d"), cfg)
+    flags = _flags(DataRoot(tmp_path / "d"))
+    assert set(flags) == {"x__notes-3"} | {f"mirror{k}__logs-2" for k in range(4)}
+    # With the corpus rule off (a threshold no key reaches), the notice alone flags every CI issue.
+    decontam(str(tmp_path / "d"), cfg.model_copy(update={"common_min_repos": 100}))
+    assert {f"team{k}__svc-1" for k in range(4)} <= set(_flags(DataRoot(tmp_path / "d")))
