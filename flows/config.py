@@ -14,11 +14,13 @@ from pydantic import BaseModel, ConfigDict
 
 from decontam.config import DecontamConfig
 from dedup.config import DedupConfig
+from format.config import FormatConfig
 from ingest.config import CrawlConfig, GhArchiveConfig, GitConfig
 from ingest.errors import ConfigError
 
 SECTIONS: dict[str, type] = {"crawl": CrawlConfig, "git": GitConfig, "gharchive": GhArchiveConfig,
-                             "dedup": DedupConfig, "decontam": DecontamConfig}
+                             "dedup": DedupConfig, "decontam": DecontamConfig,
+                             "format": FormatConfig}
 
 
 class PipelineConfig(BaseModel):
@@ -29,6 +31,7 @@ class PipelineConfig(BaseModel):
     gharchive: GhArchiveConfig = GhArchiveConfig()
     dedup: DedupConfig = DedupConfig()
     decontam: DecontamConfig = DecontamConfig()
+    format: FormatConfig = FormatConfig()
 
 
 def load_config(path: str | os.PathLike[str] | None) -> PipelineConfig:

@@ -179,3 +179,36 @@ def print_decontam_summary(result: dict[str, Any], data_root: str, console: Cons
     for kind in ("issue", "pull"):
         t.add_row(kind, *(str(counts.get(f"{kind}:{layer}", 0)) for layer in layers))
     console.print(t)
+
+
+def print_format_summary(result: dict[str, Any], data_root: str, console: Console) -> None:
+    """Sequences and tokens per kind, drops by reason, redactions."""
+    console.print(f"format -> {data_root}/sequences/<kind>/part-00000.parquet, rejects in {data_root}/format/rejects/")
+    console.print(f"{result['prs']:,} merged PRs; tokenizer {result['tokenizer']}; rules {result['rules']}")
+    t = Table(title=f"format sequences ({sum(result['sequences'].values()):,} sequences, "
+                    f"{sum(result['tokens'].values()):,} tokens)")
+    for col in ("kind", "sequences", "tokens", "prompt tokens"):
+        t.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, n in result["sequences"].items():
+        t.add_row(kind, f"{n:,}", f"{result['tokens'][kind]:,}", f"{result['prompt_tokens'][kind]:,}")
+    console.print(t)
+    d = Table(title="dropped sequences by reason")
+    d.add_column("kind")
+    d.add_column("reason")
+    d.add_column("sequences", justify="right")
+    for key, n in result["drops"].items():
+        kind, reason = key.split(":", 1)
+        d.add_row(kind, reason, f"{n:,}")
+    if result["drops"]:
+        console.print(d)
+    console.print("redacted: " + (", ".join(f"{k} {v}" for k, v in result["redactions"].items()) or "nothing"))
+
+
+def print_check_summary(result: dict[str, Any], data_root: str, console: Console) -> None:
+    pct = 100.0 * result["reapplied"] / result["sequences"] if result["sequences"] else 100.0
+    console.print(f"format --check {data_root}: {result['reapplied']:,} of {result['sequences']:,} code-edit sequences "
+                  f"({pct:.1f}%) re-applied: {result['edits']:,} edits on {result['files']:,} files gave the PR post-images")
+    for sid, reason in result["failures"][:20]:
+        console.print(f"[red]failed[/red] {sid}: {reason}")
+    if len(result["failures"]) > 20:
+        console.print(f"... and {len(result['failures']) - 20} more")
