@@ -190,7 +190,9 @@ class FormatRun:
             sources = [rid, *linked]
             ids = [_seq_id(k, rid, s) for k in cfg.kinds for s in T.SAMPLE_TYPES[k]]
             plans.append((p, linked, sources, ids))
-        gone = self._removed([(i, src) for _, _, src, ids in plans for i in ids])
+        # A commit pack uses the PR's own text only; the other kinds use the linked issues' too.
+        gone = self._removed([(i, src if not i.startswith("commitpack_v1:") else src[:1])
+                              for _, _, src, ids in plans for i in ids])
         out: list[_Sample] = []
         for p, linked, sources, ids in plans:
             part.prs += 1
