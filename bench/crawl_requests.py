@@ -11,10 +11,15 @@ records on a first crawl; <= 3 requests per repository on an unchanged re-crawl.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
 from collections import Counter
+
+# bench/tokenize.py shares the standard library module's name: this folder leaves the import
+# path before anything (numpy, inspect, linecache) imports ``tokenize``.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 from ingest.config import CrawlConfig
 from ingest.run import crawl

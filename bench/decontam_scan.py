@@ -19,11 +19,16 @@ MB/s/core for both, the ratio, and whether both flag the same records.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import sys
 import time
 from pathlib import Path
+
+# bench/tokenize.py shares the standard library module's name: this folder leaves the import
+# path before anything (numpy, inspect, linecache) imports ``tokenize``.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import numpy as np
 import pyarrow as pa

@@ -34,6 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# bench/tokenize.py shares the standard library module's name: this folder leaves the import
+# path before anything (numpy, inspect, linecache) imports ``tokenize``.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,6 +32,10 @@ import time
 import zlib
 from pathlib import Path
 
+# bench/tokenize.py shares the standard library module's name: this folder leaves the import
+# path before anything (numpy, inspect, linecache) imports ``tokenize``.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 

@@ -27,6 +27,10 @@ import sys
 import tempfile
 import time
 
+# bench/tokenize.py shares the standard library module's name: this folder leaves the import
+# path before anything (numpy, inspect, linecache) imports ``tokenize``.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
 from ingest.config import GitConfig
 from ingest.run import ingest_git
 from ingest.store import DataRoot

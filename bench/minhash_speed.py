@@ -15,6 +15,13 @@ near-duplicates), then reports, single-threaded (best of ``--repeat``):
 
 from __future__ import annotations
 
+import os
+import sys
+
+# bench/tokenize.py shares the standard library module's name: this folder leaves the import
+# path before anything (numpy, inspect, linecache) imports ``tokenize``.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
 import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor
