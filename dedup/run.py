@@ -273,8 +273,10 @@ class DedupRun:
                               "jaccard": pa.array([], pa.float64())})
         ids = docs.column("doc_id").combine_chunks()
         n = len(ids)
-        ea = pc.index_in(e.column("a"), value_set=ids).to_numpy(zero_copy_only=False)
-        eb = pc.index_in(e.column("b"), value_set=ids).to_numpy(zero_copy_only=False)
+        # One lookup table for both ends of every edge.
+        both = pc.index_in(pa.chunked_array(e.column("a").chunks + e.column("b").chunks, pa.string()),
+                           value_set=ids).to_numpy(zero_copy_only=False)
+        ea, eb = both[:e.num_rows], both[e.num_rows:]
         ok = ~(np.isnan(ea.astype(float)) | np.isnan(eb.astype(float)))  # edges of documents no longer current
         labels = _components(n, ea[ok].astype(np.int64), eb[ok].astype(np.int64))
         # The representative of a component: its first member in policy order.
