@@ -85,6 +85,10 @@ def test_demo_runs_offline_and_is_incremental(tmp_path):
     assert "dedup flags" in out and all(f["keep"] or f["reason"] in ("exact", "near") for f in flags)
     # ... and decontam against the bundled SWE-bench Verified: the simulated world holds none of it
     assert "decontam flags (0 records removed)" in out
+    # ... then format: sequences of every kind, and every emitted edit re-applies from the stored tables
+    assert "format sequences (" in out and "100.0%) re-applied" in out
+    for kind in ("bugfixer_v1", "testwriter_v1", "commitpack_v1"):
+        assert pq.read_table(tmp_path / "data" / "sequences" / kind / "part-00000.parquet").num_rows > 0, kind
     audit = _cli("audit", "--instance", "django__django-11099", "--data", str(tmp_path / "data"), env=env, cwd=tmp_path)
     assert audit.returncode == 0, audit.stderr[-3000:]
     assert audit.stdout.startswith("NOT FOUND: django__django-11099 (swe-bench-verified (sha256 ")
