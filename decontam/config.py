@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from decontam.references import DEFAULT_REFERENCE
-from ingest.config import REPO_RE, StageConfig
+from ingest.config import StageConfig, check_repos
 
 
 class DecontamConfig(StageConfig):
@@ -68,10 +68,7 @@ class DecontamConfig(StageConfig):
     @field_validator("extra_repos")
     @classmethod
     def _repos(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for r in v:
-            if not REPO_RE.match(r):
-                raise ValueError(f"not an owner/name repository: {r!r}")
-        return v
+        return check_repos(v)
 
     @model_validator(mode="after")
     def _policy(self) -> DecontamConfig:

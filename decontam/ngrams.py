@@ -35,6 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
+from dedup.minhash import WORD_TABLE  # one word definition for dedup and decontam
+
 KEY_SCHEME = "words-fnv1a64-poly-v1"
 KIND_WORD = 0
 KIND_CHAR = 1
@@ -61,14 +63,6 @@ _U31 = np.uint64(31)
 _U_SM1 = np.uint64(0xBF58476D1CE4E5B9)
 _U_SM2 = np.uint64(0x94D049BB133111EB)
 
-# Byte -> lowercased word byte, or 0 for a separator.
-WORD_TABLE = np.zeros(256, dtype=np.uint8)
-for _c in range(256):
-    if _c >= 0x80 or 0x30 <= _c <= 0x39 or 0x61 <= _c <= 0x7A or _c == 0x5F:
-        WORD_TABLE[_c] = _c
-    elif 0x41 <= _c <= 0x5A:
-        WORD_TABLE[_c] = _c + 32
-del _c
 
 
 # ----------------------------------------------------------------------------- Python reference

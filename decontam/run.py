@@ -274,14 +274,12 @@ class DecontamRun:
         self.root.write_parquet(REFS_PATH, manifest)
         self.root.write_parquet(AUDIT_PATH, audit)
         self.root.write_parquet(FLAGS_PATH, flags)
-        md = report.markdown(report.per_instance(audit, manifest), audit, flags, manifest)
-        self.root.write_bytes(REPORT_PATH, md.encode())
+        found = write_report(self.root, audit, flags, manifest)
         counts: Counter[str] = Counter()
         rules: Counter[str] = Counter()
         for f in flags.to_pylist():
             counts[f"{f['kind']}:{f['reason']}"] += 1
             rules.update(f["rules"])
-        found = report.per_instance(audit, manifest)
         inst_found: Counter[str] = Counter()
         for r in found:
             if r["records"]:
@@ -354,6 +352,13 @@ def decontam(data_root: str | os.PathLike[str], config: DecontamConfig, progress
 
 
 # -- readers ---------------------------------------------------------------------------------------
+def write_report(root: DataRoot, audit: pa.Table, flags: pa.Table, manifest: pa.Table) -> list[dict]:
+    """The per-instance report as Markdown at ``REPORT_PATH`` (for the data card); its entries."""
+    entries = report.per_instance(audit, manifest)
+    root.write_bytes(REPORT_PATH, report.markdown(entries, audit, flags, manifest).encode())
+    return entries
+
+
 def _read(root: DataRoot, rel: str, columns: list[str] | None = None) -> pa.Table | None:
     if not root.exists(rel):
         return None

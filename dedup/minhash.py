@@ -94,13 +94,14 @@ _U13 = np.uint64(13)
 _U_ZERO = np.uint64(0)
 _U_SPACE = np.uint64(32)
 
-# Byte -> lowercased word byte, or 0 for a separator (0 itself is a separator).
-_WORD_TABLE = np.zeros(256, dtype=np.uint8)
+# Byte -> lowercased word byte, or 0 for a separator (0 itself is a separator). The word
+# definition of the project: decontam's n-grams use this table too.
+WORD_TABLE = np.zeros(256, dtype=np.uint8)
 for _c in range(256):
     if _c >= 0x80 or 0x30 <= _c <= 0x39 or 0x61 <= _c <= 0x7A or _c == 0x5F:
-        _WORD_TABLE[_c] = _c
+        WORD_TABLE[_c] = _c
     elif 0x41 <= _c <= 0x5A:
-        _WORD_TABLE[_c] = _c + 32
+        WORD_TABLE[_c] = _c + 32
 del _c
 
 _WORD_RE = re.compile(rb"[A-Za-z0-9_\x80-\xff]+")
@@ -434,7 +435,7 @@ def shingle_sets(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray,
         raise ValueError(f"ngram must be >= 1, got {ngram}")
     buf, offsets = _text_buffer(texts)
     return _shingle_kernel(np.ascontiguousarray(buf), np.ascontiguousarray(offsets, dtype=np.int64),
-                           np.int64(ngram), _WORD_TABLE)
+                           np.int64(ngram), WORD_TABLE)
 
 
 def permutations(num_perm: int = 128, seed: int = 1) -> np.ndarray:

@@ -241,6 +241,16 @@ def _gharchive(args: argparse.Namespace, console: Any, gha_cfg: Any, crawl_cfg: 
     return code
 
 
+def _raw_root(data: str, what: str) -> Any:
+    """The data root, if it holds raw issues or pulls to ``what`` (else a one-line error)."""
+    from ingest.store import DataRoot
+
+    root = DataRoot(data)
+    if not (root.table_files("issues") or root.table_files("pulls")):
+        raise ConfigError(f"--data {data}: no raw issues or pulls to {what} (run swe-curate crawl first)")
+    return root
+
+
 # -- dedup -------------------------------------------------------------------------------------
 def cmd_dedup(args: argparse.Namespace, console: Any) -> int:
     from flows.config import load_config
@@ -252,11 +262,8 @@ def cmd_dedup(args: argparse.Namespace, console: Any) -> int:
 def _dedup(data: str, cfg: Any, console: Any) -> int:
     from flows.dedup import run_dedup_flow
     from flows.progress import print_dedup_summary
-    from ingest.store import DataRoot
 
-    root = DataRoot(data)
-    if not (root.table_files("issues") or root.table_files("pulls")):
-        raise ConfigError(f"--data {data}: no raw issues or pulls to dedup (run swe-curate crawl first)")
+    root = _raw_root(data, "dedup")
     with console.status("dedup: hashing new records, linking, flagging"):
         result = run_dedup_flow(data, cfg)
     print_dedup_summary(result, root.url, console)
@@ -276,11 +283,8 @@ def _decontam(data: str, cfg: Any, console: Any) -> int:
     from decontam.run import load_references
     from flows.decontam import run_decontam_flow
     from flows.progress import print_decontam_summary
-    from ingest.store import DataRoot
 
-    root = DataRoot(data)
-    if not (root.table_files("issues") or root.table_files("pulls")):
-        raise ConfigError(f"--data {data}: no raw issues or pulls to decontaminate (run swe-curate crawl first)")
+    root = _raw_root(data, "decontaminate")
     with console.status("decontam: loading references"):
         refs = load_references(cfg.references)  # a missing file, column or hub is a one-line error here
     with console.status("decontam: scanning text, hunks and references"):
@@ -291,7 +295,7 @@ def _decontam(data: str, cfg: Any, console: Any) -> int:
 
 def cmd_audit(args: argparse.Namespace, console: Any) -> int:
     from decontam import report
-    from decontam.run import REPORT_PATH, read_outputs, record_exists
+    from decontam.run import REPORT_PATH, read_outputs, record_exists, write_report
     from ingest.store import DataRoot
 
     audit, flags, manifest = read_outputs(args.data)
@@ -306,10 +310,8 @@ def cmd_audit(args: argparse.Namespace, console: Any) -> int:
             raise ConfigError(f"--record {args.record}: no such issue or pull request in {args.data}")
         out += report.record_answer(args.record, audit, flags)
     if not (args.instance or args.record):
-        entries = report.per_instance(audit, manifest)
-        md = report.markdown(entries, audit, flags, manifest)
         root = DataRoot(args.data)
-        root.write_bytes(REPORT_PATH, md.encode())
+        entries = write_report(root, audit, flags, manifest)
         found = [e for e in entries if e["records"]]
         out.append(f"{len(found)} of {len(entries)} benchmark instance(s) found in {flags.num_rows} removed record(s)")
         for e in found:

@@ -17,14 +17,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from decontam.config import DecontamConfig
 from decontam.references import Reference
 from decontam.run import DecontamRun
+from flows.stage import RUNS, map_partitions
 
-_RUNS: dict[str, DecontamRun] = {}
 _REFS: dict[str, list[Reference]] = {}
 
 
 @task(name="decontam-partition", cache_policy=NO_CACHE, task_run_name="scan partition {index}")
 def scan_partition_task(key: str, index: int) -> Any:
-    r = _RUNS[key]
+    r = RUNS[key]
     return r.scan_partition(index, r.parts[index])
 
 
@@ -43,12 +43,7 @@ def decontam_flow(data_root: str, config: dict[str, Any] | None = None, refs_key
     refs = _REFS.get(refs_key) if refs_key else None
     r = DecontamRun(data_root, DecontamConfig.from_dict(config, "decontam"), refs)
     parts = r.plan()
-    key = f"{data_root}:{id(r)}"
-    _RUNS[key] = r
-    try:
-        results = [f.result() for f in [scan_partition_task.submit(key, i) for i in range(len(parts))]]
-    finally:
-        _RUNS.pop(key, None)
+    results = map_partitions(r, scan_partition_task, len(parts))
     summary = r.finish(results).to_json()
     create_markdown_artifact(markdown=summary_markdown(summary), key="decontam-summary", description="decontam")
     return summary

@@ -16,13 +16,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from dedup.config import DedupConfig
 from dedup.run import DedupRun
-
-_RUNS: dict[str, DedupRun] = {}
+from flows.stage import RUNS, map_partitions
 
 
 @task(name="dedup-partition", cache_policy=NO_CACHE, task_run_name="hash partition {index}")
 def hash_partition_task(key: str, index: int) -> int:
-    r = _RUNS[key]
+    r = RUNS[key]
     return r.hash_partition(index, r.parts[index])
 
 
@@ -39,12 +38,7 @@ def dedup_flow(data_root: str, config: dict[str, Any] | None = None) -> dict[str
     """Exact and MinHash-LSH near-duplicate flags for every issue and PR document."""
     r = DedupRun(data_root, DedupConfig.from_dict(config, "dedup"))
     parts = r.plan()
-    key = f"{data_root}:{r.run}"
-    _RUNS[key] = r
-    try:
-        hashed = sum(f.result() for f in [hash_partition_task.submit(key, i) for i in range(len(parts))])
-    finally:
-        _RUNS.pop(key, None)
+    hashed = sum(map_partitions(r, hash_partition_task, len(parts)))
     summary = r.finish(hashed).to_json()
     create_markdown_artifact(markdown=summary_markdown(summary), key="dedup-summary", description="dedup")
     return summary

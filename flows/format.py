@@ -14,15 +14,14 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.stage import RUNS, map_partitions
 from format.config import FormatConfig
 from format.run import FormatRun, Part
-
-_RUNS: dict[str, FormatRun] = {}
 
 
 @task(name="format-partition", cache_policy=NO_CACHE, task_run_name="format partition {index}")
 def build_partition_task(key: str, index: int) -> Part:
-    r = _RUNS[key]
+    r = RUNS[key]
     return r.build_partition(index, r.parts[index])
 
 
@@ -40,12 +39,7 @@ def format_flow(data_root: str, config: dict[str, Any] | None = None) -> dict[st
     """BugFixer, TestWriter and commit-pack sequences with Qwen2.5 token counts."""
     r = FormatRun(data_root, FormatConfig.from_dict(config, "format"))
     parts = r.plan()
-    key = f"{data_root}:{id(r)}"
-    _RUNS[key] = r
-    try:
-        results = [f.result() for f in [build_partition_task.submit(key, i) for i in range(len(parts))]]
-    finally:
-        _RUNS.pop(key, None)
+    results = map_partitions(r, build_partition_task, len(parts))
     summary = r.finish(results).to_json()
     create_markdown_artifact(markdown=summary_markdown(summary), key="format-summary", description="format")
     return summary

@@ -17,6 +17,14 @@ from ingest.errors import ConfigError
 
 REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 
+
+def check_repos(repos: tuple[str, ...]) -> tuple[str, ...]:
+    """``repos`` unchanged if every one is an owner/name repository (a config validator's body)."""
+    for r in repos:
+        if not REPO_RE.match(r):
+            raise ValueError(f"not an owner/name repository: {r!r}")
+    return repos
+
 # Permissive licences (SPDX ids), as in BigCode's The Stack. Copyleft or unknown (NOASSERTION,
 # no licence) repositories are skipped unless the allow-list says otherwise.
 DEFAULT_LICENSES = (
@@ -75,10 +83,7 @@ class RepoSelection(StageConfig):
     @field_validator("repos")
     @classmethod
     def _repos(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for r in v:
-            if not REPO_RE.match(r):
-                raise ValueError(f"not an owner/name repository: {r!r}")
-        return v
+        return check_repos(v)
 
     @field_validator("licenses", "extra_bot_logins")
     @classmethod
