@@ -413,15 +413,6 @@ def _pair_jaccard_kernel(values, offsets, pairs, out):  # pragma: no cover - com
     return out
 
 
-@njit(cache=True, nogil=True)
-def _pair_jaccard_between_kernel(va, oa, vb, ob, rows_a, rows_b, out):  # pragma: no cover - compiled
-    for p in range(rows_a.size):
-        i = rows_a[p]
-        j = rows_b[p]
-        out[p] = _sorted_jaccard(va, oa[i], oa[i + 1], vb, ob[j], ob[j + 1])
-    return out
-
-
 # ----------------------------------------------------------------------------- public API
 def shingle_sets(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray,
                  ngram: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -478,19 +469,25 @@ def pair_jaccard(values: np.ndarray, offsets: np.ndarray, pairs: np.ndarray) -> 
     return _pair_jaccard_kernel(np.ascontiguousarray(values, dtype=np.uint32), offsets, pairs, out)
 
 
-def pair_jaccard_between(values_a: np.ndarray, offsets_a: np.ndarray, values_b: np.ndarray, offsets_b: np.ndarray,
-                         rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
-    """Exact Jaccard of set ``rows_a[k]`` of one CSR collection and ``rows_b[k]`` of another
-    (e.g. two memory-mapped files: nothing is copied). Sets sorted unique, as in :func:`pair_jaccard`."""
-    rows_a = np.ascontiguousarray(rows_a, dtype=np.int64)
-    rows_b = np.ascontiguousarray(rows_b, dtype=np.int64)
-    if rows_a.shape != rows_b.shape:
-        raise ValueError(f"rows_a and rows_b differ in length: {rows_a.shape} != {rows_b.shape}")
-    for rows, offsets in ((rows_a, offsets_a), (rows_b, offsets_b)):
-        if rows.size and (rows.min() < 0 or rows.max() >= len(offsets) - 1):
-            raise IndexError(f"row out of range for {len(offsets) - 1} sets")
-    out = np.empty(rows_a.size, dtype=np.float64)
-    return _pair_jaccard_between_kernel(values_a, offsets_a, values_b, offsets_b, rows_a, rows_b, out)
+@njit(cache=True, nogil=True)
+def _gather_kernel(chunk, v0, starts, ends, dest, out, first):  # pragma: no cover - compiled
+    v1 = v0 + chunk.size
+    i = first
+    while i < starts.size and starts[i] < v1:
+        lo = max(starts[i], v0)
+        hi = min(ends[i], v1)
+        if hi > lo:
+            out[dest[i] + lo - starts[i]:dest[i] + hi - starts[i]] = chunk[lo - v0:hi - v0]
+        i += 1
+
+
+def gather_ranges(chunk: np.ndarray, v0: int, starts: np.ndarray, ends: np.ndarray, dest: np.ndarray,
+                  out: np.ndarray) -> None:
+    """Copy the parts of ranges ``[starts[k], ends[k])`` of a long array that fall in ``chunk``
+    (its elements ``v0 ..``) to ``out[dest[k] + (i - starts[k])]``: a CSR subset gathered block
+    by block as a file streams past. Ranges sorted, not overlapping."""
+    first = int(np.searchsorted(ends, v0, side="right"))
+    _gather_kernel(chunk, np.int64(v0), starts, ends, dest, out, first)
 
 
 def jaccard(values: np.ndarray, offsets: np.ndarray, i: int, j: int) -> float:

@@ -93,7 +93,7 @@ class DedupRun:
             for f in self._files(name, [self.run], "*.*"):
                 self.root.fs.rm(f)
         self.seconds: Counter[str] = Counter()
-        self._mapped: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._offsets_of: dict[int, np.ndarray] = {}
 
     # -- what is new -----------------------------------------------------------------------------
     def new_batches(self) -> dict[str, list[str]]:
@@ -218,39 +218,79 @@ class DedupRun:
 
     def _jaccard(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Exact Jaccard of the document versions ``a[k]``, ``b[k]`` (refs) from their stored
-        shingle sets, read in place from the memory-mapped partition files (a ref names run,
-        partition and row); a pair seen in several buckets is measured once."""
+        shingle sets; a pair seen in several buckets is measured once. The sets of the pairs'
+        documents are read into memory (a ref names run, partition and row), a share of
+        ``memory_limit_mb`` at a time."""
         if not len(a):
             return np.zeros(0)
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         refs, dense = np.unique(np.concatenate([lo, hi]), return_inverse=True)
         codes, inverse = np.unique(dense[:len(lo)] * len(refs) + dense[len(lo):], return_inverse=True)
-        lo, hi = refs[codes // len(refs)], refs[codes % len(refs)]
+        pa_, pb = codes // len(refs), codes % len(refs)
+        sizes = self._set_sizes(refs)
+        budget = self.cfg.memory_limit_mb * (1 << 20) // 8  # uint32 values: half the limit
         out = np.empty(len(codes))
-        fa, fb = lo >> 20, hi >> 20
-        order = np.lexsort((fb, fa))
-        bounds = np.flatnonzero(np.r_[True, (fa[order][1:] != fa[order][:-1]) | (fb[order][1:] != fb[order][:-1]), True])
-        row = (1 << 20) - 1
-        for start, end in zip(bounds[:-1], bounds[1:], strict=True):
-            at = order[start:end]
-            va, oa = self._sets(int(fa[at[0]]))
-            vb, ob = self._sets(int(fb[at[0]]))
-            out[at] = minhash.pair_jaccard_between(va, oa, vb, ob, lo[at] & row, hi[at] & row)
+        groups = 1
+        while True:
+            cuts = np.linspace(0, len(codes), groups + 1).astype(np.int64)
+            sel = [np.unique(np.concatenate([pa_[s:e], pb[s:e]])) for s, e in zip(cuts[:-1], cuts[1:], strict=True)]
+            if groups >= len(codes) or max(int(sizes[u].sum()) for u in sel) <= budget:
+                break
+            groups *= 2
+        for (s, e), u in zip(zip(cuts[:-1], cuts[1:], strict=True), sel, strict=True):
+            values, offsets = self._load_sets(refs[u])
+            pairs = np.stack([np.searchsorted(u, pa_[s:e]), np.searchsorted(u, pb[s:e])], axis=1)
+            out[s:e] = minhash.pair_jaccard(values, offsets, pairs)
         return out[inverse.reshape(-1)]
 
-    def _sets(self, file: int) -> tuple[np.ndarray, np.ndarray]:
-        """The stored shingle sets of one partition file (``ref >> 20``): memory-mapped on local
-        disk (only the pages of the sets read are touched), read whole elsewhere."""
-        if file not in self._mapped:
-            run, index = file >> 20, file & ((1 << 20) - 1)
-            self._mapped[file] = tuple(self._array(f"dedup/shingles/run={run:06d}/part-{index:05d}.{what}.npy")
-                                       for what in ("values", "offsets"))
-        return self._mapped[file]
+    def _offsets(self, file: int) -> np.ndarray:
+        """The CSR offsets of one partition's shingle file (``ref >> 20``; small, kept)."""
+        if file not in self._offsets_of:
+            run, index = file >> 20, file & _ROW
+            path = self.root.path(f"dedup/shingles/run={run:06d}/part-{index:05d}.offsets.npy")
+            with self.root.fs.open(path, "rb") as fh:
+                self._offsets_of[file] = np.load(io.BytesIO(fh.read()))
+        return self._offsets_of[file]
 
-    def _array(self, rel: str) -> np.ndarray:
-        if self.root.local:
-            return np.load(self.root.path(rel), mmap_mode="r")
-        return np.load(io.BytesIO(self.root.fs.cat_file(self.root.path(rel))))
+    def _set_sizes(self, refs: np.ndarray) -> np.ndarray:
+        sizes = np.empty(len(refs), dtype=np.int64)
+        for s, e, file in _by_file(refs):
+            off, rows = self._offsets(file), refs[s:e] & _ROW
+            sizes[s:e] = off[rows + 1] - off[rows]
+        return sizes
+
+    def _load_sets(self, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The shingle sets of the versions ``refs`` (sorted unique) as one CSR collection, read
+        from the partition files (``threads`` at once), only the byte ranges holding them."""
+        sizes = self._set_sizes(refs)
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        values = np.empty(int(offsets[-1]), dtype=np.uint32)
+
+        def load(s: int, e: int, file: int) -> None:
+            off, rows = self._offsets(file), refs[s:e] & _ROW
+            starts, ends, dest = off[rows], off[rows + 1], offsets[s:e]
+            keep = ends > starts
+            if not keep.any():
+                return
+            starts, ends, dest = starts[keep], ends[keep], dest[keep]
+            run, index = file >> 20, file & _ROW
+            path = self.root.path(f"dedup/shingles/run={run:06d}/part-{index:05d}.values.npy")
+            with self.root.fs.open(path, "rb") as fh:
+                major, _ = np.lib.format.read_magic(fh)
+                header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                header(fh)
+                data = fh.tell()  # a multiple of 64: values never straddle 4 KB blocks
+            for at, block in self.root.read_spans(path, np.stack([data + 4 * starts, data + 4 * ends], axis=1)):
+                first = max(at, data)
+                chunk = np.frombuffer(block, dtype="<u4", count=(at + len(block) - first) // 4, offset=first - at)
+                minhash.gather_ranges(chunk, (first - data) // 4, starts, ends, dest, values)
+
+        for _, _, file in _by_file(refs):
+            self._offsets(file)  # the small offsets files first, in this thread (a plain dict cache)
+        # Reads and the gather kernel release the GIL: files load in parallel into disjoint ranges.
+        with ThreadPoolExecutor(max_workers=self.cfg.threads) as pool:
+            list(pool.map(lambda job: load(*job), _by_file(refs)))
+        return values, offsets
 
     def flags(self) -> tuple[pa.Table, int]:
         """Components over the current edges at the threshold, one representative each by the
@@ -423,12 +463,16 @@ def hash_partition(job: PartitionJob) -> tuple[int, dict[str, float]]:
         # Not flushed here: the run flushes all its files once, before it commits (finish).
         root.write_parquet(f"dedup/{name}/run={job.run:06d}/part-{job.index:05d}.parquet",
                            table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}), durable=False,
-                           **_RAW[name])
+                           direct=name == "signatures", **_RAW[name])
     sizes = np.concatenate([n for _, n in sets]) if sets else np.zeros(0, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype("<i8")
+    # Signatures and shingle values are bulk this run never reads again or reads in part: written
+    # past the page cache (on a VM, fresh page-cache memory costs more than the disk write).
+    # Band rows are grouped straight after, so they go through it.
     for what, parts in (("values", [v.astype("<u4", copy=False) for v, _ in sets] or [np.zeros(0, "<u4")]),
                         ("offsets", [offsets])):
-        root.write_array(f"dedup/shingles/run={job.run:06d}/part-{job.index:05d}.{what}.npy", parts, durable=False)
+        root.write_array(f"dedup/shingles/run={job.run:06d}/part-{job.index:05d}.{what}.npy", parts, durable=False,
+                         direct=what == "values")
     seconds["write"] += time.perf_counter() - t4
     return sum(t.num_rows for t in out["signatures"]), dict(seconds)
 
@@ -540,6 +584,17 @@ def _bucket_pairs(members: pa.Table, max_pairs: int) -> dict[str, pa.Array]:
             "a_ref": ref[a_idx], "b_ref": ref[b_idx]}
 
 
+_ROW = (1 << 20) - 1  # a ref's low 20 bits: its row in the partition (above: run and partition)
+
+
+def _by_file(refs: np.ndarray) -> Iterable[tuple[int, int, int]]:
+    """``(start, end, file)`` runs of sorted refs that live in one partition file (``ref >> 20``)."""
+    files = refs >> 20
+    bounds = np.flatnonzero(np.r_[True, files[1:] != files[:-1], True])
+    for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+        yield int(s), int(e), int(files[s])
+
+
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Connected-component label per node (scipy's union over the sparse edge list)."""
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
@@ -552,7 +607,7 @@ def warm_up() -> None:
     sigs = minhash.signatures(values, offsets, minhash.permutations(16, 1))
     lsh.band_keys(sigs, 4, 4)
     minhash.pair_jaccard(values, offsets, np.zeros((1, 2), dtype=np.int64))
-    minhash.pair_jaccard_between(values, offsets, values, offsets, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
+    minhash.gather_ranges(values, 0, offsets[:-1], offsets[1:], offsets[:-1], np.empty_like(values))
     # The document kernels too: cleaning, and content hashes of ASCII and non-ASCII text.
     clean_bodies(pa.array(["Warm  up\r\n\n\n\nthe kernels ", "Ünïcode  TEXT", "> quoted\nOn Mon, x wrote:"]))
     content_hashes(["Warm  up", "Ünïcode  TEXT \u0130"])

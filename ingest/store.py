@@ -8,8 +8,11 @@ key across batches, so a re-crawl or a crash never duplicates a record.
 
 from __future__ import annotations
 
+import io
 import json
+import mmap
 import os
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -61,7 +64,7 @@ class DataRoot:
         return self.fs.exists(self.path(*parts))
 
     # -- atomic writes -------------------------------------------------------------------------
-    def _atomic(self, rel: str, write: Any, durable: bool = True) -> str:
+    def _atomic(self, rel: str, write: Any, durable: bool = True, direct: bool = False) -> str:
         final = self.path(rel)
         parent = final.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
@@ -73,7 +76,7 @@ class DataRoot:
         # Hidden temporary name (no .parquet suffix) so globs never see a partial file.
         tmp = f"{parent}/.{final.rsplit('/', 1)[1]}.tmp-{uuid.uuid4().hex}"
         try:
-            with open(tmp, "wb") as fh:
+            with (_DirectWriter(tmp) if direct else open(tmp, "wb")) as fh:
                 write(fh)
                 fh.flush()
                 if durable:
@@ -84,11 +87,13 @@ class DataRoot:
                 os.unlink(tmp)
         return final
 
-    def write_parquet(self, rel: str, table: pa.Table, durable: bool = True, **options: Any) -> str:
+    def write_parquet(self, rel: str, table: pa.Table, durable: bool = True, direct: bool = False,
+                      **options: Any) -> str:
         """Atomic Parquet write (zstd by default; ``options`` override, e.g. for incompressible hashes).
-        ``durable=False`` leaves the flush to disk to the OS (and to a later :meth:`sync`)."""
+        ``durable=False`` leaves the flush to disk to the OS (and to a later :meth:`sync`);
+        ``direct=True`` bypasses the page cache (bulk files this process will not read back soon)."""
         opts = {**PARQUET_OPTS, **options}
-        return self._atomic(rel, lambda fh: pq.write_table(table, fh, **opts), durable)
+        return self._atomic(rel, lambda fh: pq.write_table(table, fh, **opts), durable, direct)
 
     def sync(self, paths: Iterable[str]) -> None:
         """Flush files written with ``durable=False`` to disk (before a commit that names them).
@@ -111,9 +116,10 @@ class DataRoot:
             with self.fs.open(path, "rb") as fh:
                 yield pq.ParquetFile(fh)
 
-    def write_array(self, rel: str, parts: list[np.ndarray], durable: bool = True) -> str:
+    def write_array(self, rel: str, parts: list[np.ndarray], durable: bool = True, direct: bool = False) -> str:
         """Atomic ``.npy`` file of the concatenation of ``parts`` (one dtype, 1-D), written part by
-        part (no concatenated copy); ``np.load(path, mmap_mode="r")`` maps it back."""
+        part (no concatenated copy); ``np.load(path, mmap_mode="r")`` maps it back, and
+        :meth:`read_spans` reads parts of it."""
         dtype = np.dtype(parts[0].dtype if parts else np.uint8)
         n = sum(len(p) for p in parts)
 
@@ -123,7 +129,33 @@ class DataRoot:
             for p in parts:
                 fh.write(memoryview(np.ascontiguousarray(p, dtype=dtype)).cast("B"))
 
-        return self._atomic(rel, write, durable)
+        return self._atomic(rel, write, durable, direct)
+
+    def read_spans(self, path: str, spans: np.ndarray, gap: int = 1 << 20) -> Iterator[tuple[int, memoryview]]:
+        """Yield ``(file offset, bytes)`` blocks covering the byte ranges ``spans`` (n x 2, sorted,
+        end exclusive) of one file, in file order; ranges closer than ``gap`` are read as one.
+
+        Local files are read with O_DIRECT into a reused buffer: a bulk read leaves no page cache
+        behind, and on a VM touching fresh memory costs more than reading the disk. A block is
+        valid until the next one is yielded."""
+        spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+        if not len(spans):
+            return
+        start = spans[:, 0] // _ALIGN * _ALIGN
+        end = -(-spans[:, 1] // _ALIGN) * _ALIGN
+        # Coalesce: a new run starts where the gap to everything before exceeds ``gap``.
+        reach = np.maximum.accumulate(end)
+        cut = np.flatnonzero(start[1:] > reach[:-1] + gap) + 1
+        runs = zip(start[np.r_[0, cut]], reach[np.r_[cut - 1, len(spans) - 1]], strict=True)
+        if not self.local:
+            with self.fs.open(path, "rb") as fh:
+                for lo, hi in runs:
+                    fh.seek(int(lo))
+                    yield int(lo), memoryview(fh.read(int(hi - lo)))
+            return
+        with _Blocks(path) as blocks:
+            for lo, hi in runs:
+                yield from blocks.read(int(lo), int(hi))
 
     def write_bytes(self, rel: str, data: bytes) -> str:
         """Atomic write of any file (e.g. a report, or a NumPy array saved to bytes)."""
@@ -182,6 +214,144 @@ class DataRoot:
         with self.connect() as con:
             rel = con.sql(f"SELECT {_cols(spec.schema, _present(con, scan))} FROM {scan}")
             return _conform(rel.to_arrow_table(), spec)
+
+
+_ALIGN = 4096  # O_DIRECT transfers: buffer address, file offset and length in whole blocks
+_CHUNK = 8 << 20
+
+
+class _Buffers:
+    """Page-aligned 8 MB buffers (anonymous mmaps) that outlive the files using them: memory a
+    process keeps touching stays warm, where a fresh buffer per file would fault in every page."""
+
+    def __init__(self) -> None:
+        self.free: list[mmap.mmap] = []
+        self.lock = threading.Lock()
+
+    def take(self) -> mmap.mmap:
+        with self.lock:
+            return self.free.pop() if self.free else mmap.mmap(-1, _CHUNK)
+
+    def give(self, buf: mmap.mmap) -> None:
+        with self.lock:
+            self.free.append(buf)
+
+
+_BUFFERS = _Buffers()
+
+
+def _open_direct(path: str, flags: int) -> tuple[int, bool]:
+    """A descriptor opened with O_DIRECT where the OS and filesystem allow it (not tmpfs, not
+    macOS), else a plain one; and whether it is direct."""
+    if hasattr(os, "O_DIRECT"):
+        try:
+            return os.open(path, flags | os.O_DIRECT, 0o644), True
+        except OSError:
+            pass
+    return os.open(path, flags, 0o644), False
+
+
+class _DirectWriter(io.RawIOBase):
+    """A write-only file that bypasses the page cache (O_DIRECT): bytes gather in an aligned
+    buffer and go to disk 8 MB at a time; the last block is padded, then the file truncated to its
+    length. Falls back to ordinary writes where O_DIRECT is refused."""
+
+    def __init__(self, path: str):
+        self.fd, self.direct = _open_direct(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        self.path = path
+        self.buf = _BUFFERS.take()
+        self.view = memoryview(self.buf)
+        self.n = 0      # bytes in the buffer
+        self.done = 0   # bytes on disk
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def tell(self) -> int:
+        return self.done + self.n
+
+    def write(self, data: Any) -> int:
+        mv = memoryview(data).cast("B")
+        total = len(mv)
+        while len(mv):
+            k = min(len(mv), _CHUNK - self.n)
+            self.view[self.n:self.n + k] = mv[:k]
+            self.n += k
+            mv = mv[k:]
+            if self.n == _CHUNK:
+                self._drain(_CHUNK)
+        return total
+
+    def _drain(self, length: int) -> None:
+        try:
+            written = os.write(self.fd, self.view[:length])
+        except OSError:
+            if not self.direct or self.done:
+                raise
+            # The filesystem took O_DIRECT at open but refuses its I/O: everything is still in the
+            # buffer, so start over with a plain descriptor.
+            os.close(self.fd)
+            self.fd, self.direct = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), False
+            written = os.write(self.fd, self.view[:length])
+        if written != length:
+            raise OSError(f"{self.path}: short write ({written} of {length} bytes)")
+        self.done += written
+        self.n = 0
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self.n:
+                size = self.done + self.n
+                if self.direct:
+                    padded = -(-self.n // _ALIGN) * _ALIGN
+                    self.view[self.n:padded] = bytes(padded - self.n)
+                    self._drain(padded)
+                    os.ftruncate(self.fd, size)
+                else:
+                    self._drain(self.n)
+        finally:
+            _BUFFERS.give(self.buf)
+            os.close(self.fd)
+            super().close()
+
+
+class _Blocks:
+    """Reads of one local file through O_DIRECT (plain reads where refused) into a reused buffer."""
+
+    def __init__(self, path: str):
+        self.fd, self.direct = _open_direct(path, os.O_RDONLY)
+        self.path = path
+        self.buf = _BUFFERS.take()
+        self.view = memoryview(self.buf)
+
+    def __enter__(self) -> _Blocks:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _BUFFERS.give(self.buf)
+        os.close(self.fd)
+
+    def read(self, lo: int, hi: int) -> Iterator[tuple[int, memoryview]]:
+        """Blocks of bytes [lo, hi) (aligned offsets), up to 8 MB each, ending early at end of file."""
+        while lo < hi:
+            want = min(hi - lo, _CHUNK)
+            try:
+                got = os.preadv(self.fd, [self.view[:want]], lo)
+            except OSError:
+                if not self.direct:
+                    raise
+                os.close(self.fd)  # O_DIRECT accepted at open, refused at read: read plainly
+                self.fd, self.direct = os.open(self.path, os.O_RDONLY), False
+                continue
+            if got <= 0:
+                return
+            yield lo, self.view[:got]
+            lo += got
 
 
 def _batch_of(path: str) -> str:

@@ -17,9 +17,9 @@ from dedup.minhash import (
     estimate,
     fmix32,
     fnv1a32,
+    gather_ranges,
     jaccard,
     pair_jaccard,
-    pair_jaccard_between,
     permutations,
     shingle_sets,
     shingles_py,
@@ -223,19 +223,19 @@ def test_pair_jaccard_equals_python_sets():
         pair_jaccard(values, offsets, np.array([[0, len(sets)]]))
 
 
-def test_pair_jaccard_between_two_collections():
-    # Sets split over two CSR collections (two partition files) give the same Jaccards as one.
+def test_gather_ranges_block_by_block():
+    # A CSR subset gathered from a long array streamed in blocks equals gathering it whole,
+    # including sets that straddle block edges and empty sets.
     rng = np.random.default_rng(4)
-    sets = [set(rng.integers(0, 50, int(rng.integers(0, 30))).tolist()) for _ in range(30)] + [set()]
-    values, offsets = _csr(sets)
-    va, oa = _csr(sets[:12])
-    vb, ob = _csr(sets[12:])
-    rows_a, rows_b = np.repeat(np.arange(12), 19), np.tile(np.arange(19), 12)
-    got = pair_jaccard_between(va, oa, vb, ob, rows_a, rows_b)
-    want = pair_jaccard(values, offsets, np.stack([rows_a, rows_b + 12], axis=1))
-    assert np.array_equal(got, want) and got.shape == (12 * 19,)
-    with pytest.raises(IndexError):
-        pair_jaccard_between(va, oa, vb, ob, np.array([0]), np.array([19]))
+    sets = [sorted(set(rng.integers(0, 1000, int(rng.integers(0, 30))).tolist())) for _ in range(40)]
+    values, offsets = _csr([set(x) for x in sets])
+    rows = np.array([1, 2, 7, 8, 20, 39])
+    starts, ends = offsets[rows], offsets[rows + 1]
+    dest = np.concatenate([[0], np.cumsum(ends - starts)])
+    out = np.full(dest[-1], 7777, dtype=np.uint32)
+    for v0 in range(0, len(values), 13):
+        gather_ranges(values[v0:v0 + 13], v0, starts, ends, dest[:-1], out)
+    assert out.tolist() == [v for r in rows for v in sets[r]]
 
 
 def test_estimate_close_to_true_jaccard():
