@@ -40,3 +40,43 @@ REJECTS = pa.schema([
     pa.field("reason", STR, nullable=False),  # e.g. non_python_change, too_many_blocks, edit:ambiguous_search, dedup:near
     pa.field("detail", STR),
 ], metadata={b"swe_curate.table": b"format_rejects", b"swe_curate.schema_version": b"1"})
+
+# Release files (``releases/<version>/`` at the export destination). ``SHARD_ROWS``: the rows of a
+# Parquet or JSONL shard, one per document instance (an upsampled sequence appears once per copy).
+SHARD_ROWS = pa.schema([
+    pa.field("sequence_id", STR, nullable=False),
+    pa.field("kind", STR, nullable=False),
+    pa.field("sample_type", STR, nullable=False),
+    pa.field("record_id", STR, nullable=False),
+    pa.field("source_ids", pa.list_(STR), nullable=False),  # source record ids: the PR, then linked issues
+    pa.field("repo", STR, nullable=False),
+    pa.field("license", STR),
+    pa.field("prompt", STR, nullable=False),  # kept apart from the response: the loss mask of SFT-style training
+    pa.field("response", STR, nullable=False),
+    pa.field("text", STR, nullable=False),
+    pa.field("n_tokens", I64, nullable=False),
+    pa.field("n_prompt_tokens", I64, nullable=False),
+    pa.field("copy", pa.int32(), nullable=False),  # 0 for the first copy of a sequence in the release
+], metadata={b"swe_curate.table": b"release_shard", b"swe_curate.schema_version": b"1"})
+
+# ``index.parquet``: one row per sequence in the release, sorted by kind then sequence id.
+RELEASE_INDEX = pa.schema([
+    pa.field("sequence_id", STR, nullable=False),
+    pa.field("kind", STR, nullable=False),
+    pa.field("record_id", STR, nullable=False),
+    pa.field("repo", STR, nullable=False),
+    pa.field("license", STR),
+    pa.field("n_tokens", I64, nullable=False),
+    pa.field("n_prompt_tokens", I64, nullable=False),
+    pa.field("copies", pa.int32(), nullable=False),
+    pa.field("content_hash", STR, nullable=False),  # BLAKE2b-128 of the exported columns (see format.export)
+], metadata={b"swe_curate.table": b"release_index", b"swe_curate.schema_version": b"1"})
+
+# ``changes.parquet``: how the release differs from its parent, one row per sequence that differs.
+RELEASE_CHANGES = pa.schema([
+    pa.field("sequence_id", STR, nullable=False),
+    pa.field("kind", STR, nullable=False),
+    pa.field("change", STR, nullable=False),  # added | removed | changed (content) | copies (only the count)
+    pa.field("copies_parent", pa.int32(), nullable=False),
+    pa.field("copies", pa.int32(), nullable=False),
+], metadata={b"swe_curate.table": b"release_changes", b"swe_curate.schema_version": b"1"})
