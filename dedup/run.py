@@ -236,7 +236,7 @@ class DedupRun:
             sel = [np.unique(np.concatenate([pa_[s:e], pb[s:e]])) for s, e in zip(cuts[:-1], cuts[1:], strict=True)]
             if groups >= len(codes) or max(int(sizes[u].sum()) for u in sel) <= budget:
                 break
-            groups *= 2
+            groups = min(2 * groups, len(codes))
         for (s, e), u in zip(zip(cuts[:-1], cuts[1:], strict=True), sel, strict=True):
             values, offsets = self._load_sets(refs[u])
             pairs = np.stack([np.searchsorted(u, pa_[s:e]), np.searchsorted(u, pb[s:e])], axis=1)
@@ -589,6 +589,8 @@ _ROW = (1 << 20) - 1  # a ref's low 20 bits: its row in the partition (above: ru
 
 def _by_file(refs: np.ndarray) -> Iterable[tuple[int, int, int]]:
     """``(start, end, file)`` runs of sorted refs that live in one partition file (``ref >> 20``)."""
+    if not len(refs):
+        return
     files = refs >> 20
     bounds = np.flatnonzero(np.r_[True, files[1:] != files[:-1], True])
     for s, e in zip(bounds[:-1], bounds[1:], strict=True):

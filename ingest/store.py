@@ -230,7 +230,8 @@ class _Buffers:
 
     def take(self) -> mmap.mmap:
         with self.lock:
-            return self.free.pop() if self.free else mmap.mmap(-1, _CHUNK)
+            # Private: a shared anonymous map would be one buffer for a forked child and its parent.
+            return self.free.pop() if self.free else mmap.mmap(-1, _CHUNK, flags=mmap.MAP_PRIVATE)
 
     def give(self, buf: mmap.mmap) -> None:
         with self.lock:
@@ -238,6 +239,8 @@ class _Buffers:
 
 
 _BUFFERS = _Buffers()
+if hasattr(os, "register_at_fork"):  # a forked worker starts its own pool (and a fresh lock)
+    os.register_at_fork(after_in_child=lambda: _BUFFERS.__init__())
 
 
 def _open_direct(path: str, flags: int) -> tuple[int, bool]:

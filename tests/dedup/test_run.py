@@ -217,3 +217,35 @@ def test_an_edited_record_is_rehashed_and_leaves_its_cluster(tmp_path):
 def test_empty_data_root_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="nothing to dedup"):
         dedup(str(tmp_path), CFG)
+
+
+def test_verification_reads_sets_by_span_in_memory_groups(tmp_path):
+    # The candidates' shingle sets, read by byte span from several partition files, give the
+    # Jaccards of the whole stored files; a memory budget that splits the pairs changes nothing.
+    import glob
+
+    import numpy as np
+
+    from dedup import minhash
+    from dedup.run import DedupRun
+
+    root = DataRoot(tmp_path)
+    write_batches(root, ("b1", batch1()), ("b2", batch2()))
+    dedup(root.url, DedupConfig(partition_docs=3))
+    refs = np.sort(np.concatenate([pq.read_table(f, columns=["ref"]).column("ref").to_numpy()
+                                   for f in glob.glob(root.path("dedup/signatures/run=*/*.parquet"))]))
+    assert len(np.unique(refs >> 20)) == 5
+    a, b = np.triu_indices(len(refs), 1)
+    whole = {}
+    for f in np.unique(refs >> 20):
+        stem = root.path(f"dedup/shingles/run={f >> 20:06d}/part-{f & 0xFFFFF:05d}")
+        whole[f] = (np.load(stem + ".values.npy"), np.load(stem + ".offsets.npy"))
+    sets = [whole[r >> 20][0][whole[r >> 20][1][r & 0xFFFFF]:whole[r >> 20][1][(r & 0xFFFFF) + 1]] for r in refs]
+    values = np.concatenate(sets)
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in sets])])
+    want = minhash.pair_jaccard(values, offsets, np.stack([a, b], axis=1))
+    assert (want >= 0.8).sum() >= 5 and (want < 0.5).sum() > 0
+    run = DedupRun(root.url, DedupConfig(partition_docs=3))
+    assert np.array_equal(run._jaccard(refs[a], refs[b]), want)
+    run.cfg = run.cfg.model_copy(update={"memory_limit_mb": 0})  # every pair in its own group
+    assert np.array_equal(run._jaccard(refs[b], refs[a]), want)

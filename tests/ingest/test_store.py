@@ -149,3 +149,20 @@ def test_direct_writes_and_span_reads_round_trip(tmp_path, where):
     if where == "tmpfs":
         import shutil
         shutil.rmtree(base)
+
+
+def test_direct_io_buffers_are_not_shared_with_forked_workers():
+    # Dedup forks worker processes after the parent has used the buffer pool: a buffer the child
+    # writes must not change under the parent (a shared anonymous map would be one buffer).
+    import multiprocessing
+
+    from ingest.store import _BUFFERS
+
+    buf = _BUFFERS.take()
+    buf[:6] = b"parent"
+    ctx = multiprocessing.get_context("fork")
+    child = ctx.Process(target=lambda: buf.__setitem__(slice(0, 6), b"child!"))
+    child.start()
+    child.join()
+    assert child.exitcode == 0 and buf[:6] == b"parent"
+    _BUFFERS.give(buf)
