@@ -92,6 +92,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only re-apply every emitted edit from the stored tables; exit 1 on a failure")
     p.set_defaults(func=cmd_format)
 
+    p = sub.add_parser("export", help="release the sequences to a training cluster: shards + manifest at --to URL")
+    _common(p)
+    p.add_argument("--to", required=True, metavar="URL",
+                   help="destination: a folder or an fsspec URL (s3://bucket/prefix, gs://...); "
+                        "the release goes to <URL>/releases/<version>/")
+    p.add_argument("--format", choices=["parquet", "jsonl", "megatron"], help="shard format (default parquet)")
+    p.add_argument("--version", help="release name (default: the next vNNNN at the destination)")
+    p.add_argument("--parent", help="the release this one is compared with and reuses shards of (default: the latest)")
+    p.add_argument("--total-tokens", type=int, metavar="N", help="token budget of the mixture")
+    p.add_argument("--shard-size", type=int, metavar="N", help="shard size in --shard-unit (default 100,000,000)")
+    p.add_argument("--shard-unit", choices=["tokens", "bytes"], help="unit of --shard-size (default tokens)")
+    p.add_argument("--seed", type=int, help="seed of the mixture's sampling and shuffle (default 0)")
+    p.add_argument("--verify", action="store_true",
+                   help="only read a release back and check every file against its manifest (exit 1 on a mismatch)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("card", help="the Hugging Face dataset card of a release, under cards/<version>/")
+    _common(p)
+    p.add_argument("--version", help="release (default: the latest exported from --data)")
+    p.set_defaults(func=cmd_card)
+
     p = sub.add_parser("audit", help="which benchmark instances are in the data, where, and which rule removed them")
     _common(p)
     p.add_argument("--instance", metavar="INSTANCE_ID", help="one benchmark instance, e.g. django__django-11099")
@@ -365,6 +386,70 @@ def _format_check(data: str, console: Any) -> int:
     return 0 if result.ok else EXIT_CHECK_FAILED
 
 
+# -- export / card -----------------------------------------------------------------------------
+EXIT_VERIFY_FAILED = 1
+
+
+def _export_config(pipeline: Any, **overrides: Any) -> Any:
+    cfg = pipeline.export.with_overrides("export", **overrides)
+    if "tokenizer" not in pipeline.export.model_fields_set and pipeline.format.tokenizer != cfg.tokenizer:
+        cfg = cfg.with_overrides("export", tokenizer=pipeline.format.tokenizer)  # the one format counted with
+    return cfg
+
+
+def cmd_export(args: argparse.Namespace, console: Any) -> int:
+    from flows.config import load_config
+
+    cfg = _export_config(load_config(args.config), format=args.format, total_tokens=args.total_tokens,
+                         shard_size=args.shard_size, shard_unit=args.shard_unit, seed=args.seed)
+    if args.verify:
+        return _verify(args.to, args.version, cfg, console)
+    return _export(args.data, args.to, cfg, args.version, args.parent, console)
+
+
+def _export(data: str, to: str, cfg: Any, version: str | None, parent: str | None, console: Any) -> int:
+    from flows.export import ExportProgress, print_export_summary, run_export_flow
+    from format.export_run import ExportRun
+
+    with console.status("export: checking the destination") as status:
+        progress = ExportProgress(status)
+        # Sequences, decontam, tokenizer, destination, credentials and version are checked here, before the flow.
+        run = ExportRun(data, to, cfg, version, parent, progress)
+        status.update(f"export {run.version}: planning the mixture")
+        result = run_export_flow(run)
+    print_export_summary(result, console)
+    return 0
+
+
+def _verify(to: str, version: str | None, cfg: Any, console: Any) -> int:
+    from format.export_run import verify_release
+
+    with console.status("export --verify: reading every file back"):
+        res = verify_release(to, version, cfg.storage())
+    for path, reason in res.bad:
+        print(f"{res.version}/{path}: {reason}")
+    ok = "ok" if res.ok else f"{len(res.bad)} bad"
+    print(f"release {res.version} at {to}: {res.files} files, {res.bytes:,} bytes verified; {ok}")
+    return 0 if res.ok else EXIT_VERIFY_FAILED
+
+
+def cmd_card(args: argparse.Namespace, console: Any) -> int:
+    from flows.config import load_config
+
+    pipeline = load_config(args.config)
+    return _card(args.data, pipeline.card, args.version, pipeline.export.storage(), console)
+
+
+def _card(data: str, cfg: Any, version: str | None, storage: dict[str, Any], console: Any) -> int:
+    from flows.card import run_card_flow
+
+    with console.status("card: gathering counts, plotting lengths"):
+        result = run_card_flow(data, cfg, version, storage)
+    console.print(f"data card of release {result['version']} -> {result['path']} "
+                  f"({len(result['plots'])} length histograms)")
+    return 0
+
+
 # -- demo --------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace, console: Any) -> int:
     from flows.config import load_config
@@ -406,6 +491,11 @@ def cmd_demo(args: argparse.Namespace, console: Any) -> int:
         code = _format(args.data, pipeline.format, console)
     if code == 0:
         code = _format_check(args.data, console)
+    if code == 0:
+        # A release into the data root itself (releases/<version>/), then its card (cards/<version>/).
+        code = _export(args.data, args.data, _export_config(pipeline), None, None, console)
+    if code == 0:
+        code = _card(args.data, pipeline.card, None, pipeline.export.storage(), console)
     return code
 
 

@@ -12,15 +12,16 @@ import tomllib
 
 from pydantic import BaseModel, ConfigDict
 
+from data_cards.config import CardConfig
 from decontam.config import DecontamConfig
 from dedup.config import DedupConfig
-from format.config import FormatConfig
+from format.config import ExportConfig, FormatConfig
 from ingest.config import CrawlConfig, GhArchiveConfig, GitConfig
 from ingest.errors import ConfigError
 
 SECTIONS: dict[str, type] = {"crawl": CrawlConfig, "git": GitConfig, "gharchive": GhArchiveConfig,
                              "dedup": DedupConfig, "decontam": DecontamConfig,
-                             "format": FormatConfig}
+                             "format": FormatConfig, "export": ExportConfig, "card": CardConfig}
 
 
 class PipelineConfig(BaseModel):
@@ -32,6 +33,8 @@ class PipelineConfig(BaseModel):
     dedup: DedupConfig = DedupConfig()
     decontam: DecontamConfig = DecontamConfig()
     format: FormatConfig = FormatConfig()
+    export: ExportConfig = ExportConfig()
+    card: CardConfig = CardConfig()
 
 
 def load_config(path: str | os.PathLike[str] | None) -> PipelineConfig:

@@ -479,7 +479,8 @@ class ExportRun:
             m = k.meta.take(pa.array(sel, pa.int64()))
             parts.append(pa.table({
                 "sequence_id": m.column("sequence_id"), "kind": pa.array([kind] * len(sel), pa.string()),
-                "record_id": m.column("record_id"), "repo": m.column("repo"), "license": m.column("license"),
+                "record_id": m.column("record_id"), "source_ids": m.column("source_ids"), "repo": m.column("repo"),
+                "license": m.column("license"),
                 "n_tokens": m.column("n_tokens"), "n_prompt_tokens": m.column("n_prompt_tokens"),
                 "copies": pa.array(k.copies[sel], pa.int32()),
                 "content_hash": pa.array([k.hashes[i] for i in sel.tolist()], pa.string())}).cast(RELEASE_INDEX))

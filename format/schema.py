@@ -64,6 +64,7 @@ RELEASE_INDEX = pa.schema([
     pa.field("sequence_id", STR, nullable=False),
     pa.field("kind", STR, nullable=False),
     pa.field("record_id", STR, nullable=False),
+    pa.field("source_ids", pa.list_(STR), nullable=False),
     pa.field("repo", STR, nullable=False),
     pa.field("license", STR),
     pa.field("n_tokens", I64, nullable=False),
