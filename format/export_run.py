@@ -216,6 +216,10 @@ class Destination:
     def rm(self, rel: str, recursive: bool = False) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.call(self.fs.rm, self.path(rel), recursive=recursive)
+        if recursive and not self.local:
+            # Stores with real folders (SeaweedFS) keep an empty folder entry, listed as "<prefix>/".
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(self.path(rel) + "/")
 
     def ls(self, rel: str) -> list[str]:
         try:
@@ -759,7 +763,13 @@ def export_release(data_root: str | os.PathLike[str], to: str, config: ExportCon
     try:
         shards = r.plan()
         with ThreadPoolExecutor(config.workers) as ex:
-            results = list(ex.map(r.ship, [s.number for s in shards]))
+            futures = [ex.submit(r.ship, s.number) for s in shards]
+            try:
+                results = [f.result() for f in futures]
+            except BaseException:
+                for f in futures:  # stop at the first failure; a re-run resumes
+                    f.cancel()
+                raise
         return r.finish(results)
     finally:
         r.close()
