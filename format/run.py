@@ -171,6 +171,8 @@ class FormatRun:
         for c in root.read_latest("pull_commits", repo=repo, con=con,
                                   columns=["number", "position", "sha", "message"]).to_pylist():
             commits[c["number"]].append(c)
+        changes = {c["sha"]: c for c in root.read_latest("commit_diffs", repo=repo, con=con,
+                                                         columns=["sha", "parents", "files"]).to_pylist()}
         comments: dict[str, list[dict]] = defaultdict(list)
         if cfg.discussion:
             for c in root.read_latest("comments", repo=repo, con=con, columns=[
@@ -216,7 +218,8 @@ class FormatRun:
                 if not kind_ids:
                     continue
                 if kind == "commitpack_v1":
-                    out += self._commit_pack(part, repo, p, commits[p["number"]], files[p["number"]], kind_ids[0])
+                    out += self._commit_pack(part, repo, p, commits[p["number"]], changes, files[p["number"]],
+                                             kind_ids[0])
                 else:
                     disc = [c["body"] for c in sorted(comments.get(linked[0], []) if linked else [],
                                                       key=lambda c: (c["created_at"] is None, c["created_at"],
@@ -247,20 +250,38 @@ class FormatRun:
             self._reject(part, sid, sid.split(":")[0], sid.rsplit(":", 1)[1], rid, repo, reason, detail)
         return []
 
-    def _commit_pack(self, part: Part, repo: str, p: dict, commits: list[dict], files: list[dict], sid: str
-                     ) -> list[_Sample]:
+    def _commit_pack(self, part: Part, repo: str, p: dict, commits: list[dict], changes: dict[str, dict],
+                     files: list[dict], sid: str) -> list[_Sample]:
+        """Each commit's message with its own change (``commit_diffs``), in commit order; merge
+        commits are left out (their diff is not the author's). A one-commit PR without a stored
+        commit diff uses the PR's diff, which is that commit's change."""
         rid = p["id"]
-        msgs = [c["message"] or "" for c in sorted(commits, key=lambda c: (c["position"] is None, c["position"]))]
-        patches = sorted((f["path"], f["previous_path"] if f["status"] == "renamed" else None, f["patch"])
-                         for f in files if f["patch"])
-        if not msgs:
+        ordered = sorted(commits, key=lambda c: (c["position"] is None, c["position"]))
+        if not ordered:
             return self._reject_all(part, [sid], rid, repo, "no_commits")
-        if not patches:
+        missing = [c["sha"] for c in ordered if c["sha"] not in changes]
+        if missing and len(ordered) > 1:
+            return self._reject_all(part, [sid], rid, repo, "no_commit_diffs", f"{len(missing)} of {len(ordered)}")
+        exts = self.cfg.extensions
+
+        def kept(fs: list[dict]) -> list[tuple[str, str | None, str]]:
+            return sorted((f["path"], f["previous_path"] if f["status"] == "renamed" else None, f["patch"])
+                          for f in fs if f["patch"] and f["path"].lower().endswith(exts))
+
+        pairs: list[tuple[str, list[tuple[str, str | None, str]]]] = []
+        for c in ordered:
+            row = changes.get(c["sha"])
+            if row is not None and row["files"] is None:
+                continue  # a merge commit
+            patches = kept(files if row is None else row["files"])
+            if patches:
+                pairs.append((c["message"] or "", patches))
+        if not pairs:
             return self._reject_all(part, [sid], rid, repo, "no_patch")
         red: Counter[str] = Counter()
-        prompt = T.commit_pack_prompt(redact(p["title"] or "", red, handles=True),
-                                      [redact(m, red, handles=True) for m in msgs])
-        response = T.commit_pack_response([(a, b, redact(h, red)) for a, b, h in patches])
+        prompt = T.commit_pack_prompt(redact(p["title"] or "", red, handles=True))
+        response = T.commit_pack_response([(redact(m, red, handles=True), [(a, b, redact(h, red)) for a, b, h in ps])
+                                           for m, ps in pairs])
         if residue(prompt, handles=True) or residue(response):
             return self._reject_all(part, [sid], rid, repo, "redaction_residue")
         return [_Sample(sid, "commitpack_v1", "commit_pack", rid, repo, [rid], prompt, response, red, True)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from format.edits import Edit
 
-TEMPLATES_VERSION = "agentless_v1"
+TEMPLATES_VERSION = "agentless_v2"  # v2: commit packs pair each message with its own change
 KINDS = ("bugfixer_v1", "testwriter_v1", "commitpack_v1")
 SAMPLE_TYPES = {"bugfixer_v1": ("localization", "code_edit"), "testwriter_v1": ("localization", "code_edit"),
                 "commitpack_v1": ("commit_pack",)}
@@ -161,15 +161,19 @@ def parse_edits(response: str) -> list[Edit]:
     return edits
 
 
-def commit_pack_prompt(title: str, messages: list[str]) -> str:
-    body = "\n".join(f"--- commit {n} ---\n{m.strip()}\n" for n, m in enumerate(messages, 1))
-    return f"Pull request: {title.strip()}\n\n{body}\nChanges:\n"
+def commit_pack_prompt(title: str) -> str:
+    return f"Pull request: {title.strip()}\n\n"
 
 
-def commit_pack_response(patches: list[tuple[str, str | None, str]]) -> str:
-    """``patches``: (path, previous path or None, unified hunks) in path order."""
+def file_diff(path: str, prev: str | None, hunks: str) -> str:
+    old = prev or path
+    return f"diff --git a/{old} b/{path}\n--- a/{old}\n+++ b/{path}\n{hunks.rstrip(chr(10))}\n"
+
+
+def commit_pack_response(commits: list[tuple[str, list[tuple[str, str | None, str]]]]) -> str:
+    """``commits``: (message, its files' (path, previous path or None, unified hunks) in path
+    order), in commit order: each message, then its own change."""
     out = []
-    for path, prev, hunks in patches:
-        old = prev or path
-        out.append(f"diff --git a/{old} b/{path}\n--- a/{old}\n+++ b/{path}\n{hunks.rstrip(chr(10))}\n")
-    return "".join(out)
+    for n, (message, patches) in enumerate(commits, 1):
+        out.append(f"--- commit {n} ---\n{message.strip()}\n\n" + "".join(file_diff(*p) for p in patches))
+    return "\n".join(out)

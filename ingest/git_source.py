@@ -3,7 +3,8 @@
 Reads: a git remote (URL or local path), the ``pulls`` / ``pull_commits`` / ``trees`` / ``blobs``
 tables of that repository, and the cursor ``raw/_state/git/<owner>__<repo>.json``. Writes (through
 the caller's sink): ``pull_files`` (per-file hunks, status, renames, binary flag, base and head blob
-SHAs), ``pull_commits`` (only where the API has none), ``trees`` (file list at each base commit),
+SHAs), ``pull_commits`` (only where the API has none), ``commit_diffs`` (each commit's own change,
+once per commit), ``trees`` (file list at each base commit),
 ``blobs`` (pre- and post-images, once per blob SHA) and, for PRs known only from history,
 ``pulls`` rows marked ``partial``; then the cursor.
 
@@ -283,6 +284,9 @@ class RepoGitIngest:
                 if (c["position"] or 0) >= k:
                     last_message[c["number"]] = ((c["position"] or 0), c["message"] or "")
         self._api_commit_numbers = {c["number"] for c in api_commits if c["source"] == "api"}
+        self._api_commit_shas: dict[int, list[str]] = {}
+        for c in sorted(api_commits, key=lambda c: (c["position"] is None, c["position"])):
+            self._api_commit_shas.setdefault(c["number"], []).append(c["sha"])
         rebased: dict[int, str] = {}  # number -> "<merge commit>~<n>"
         # (number, start, head, api row or None, history) -> the diff base is merge-base(start, head)
         plans: list[tuple[int, str | None, str, bool, tuple[HistoryPR, str] | None, str | None]] = []
@@ -487,6 +491,44 @@ class RepoGitIngest:
                 "committer_email": c.committer_email, "committed_at": ts(c.committed_at),
             })
 
+    def _commit_diffs(self, known: dict[str, CommitRecord], more: list[str]) -> None:
+        """Each new commit's own change against its parent (``commit_diffs``), so commit packs can
+        pair every message with its diff: one ``diff-tree --stdin`` per batch, like PR diffs.
+        ``known``: commits already read; ``more``: SHAs from the API, read if the clone has them."""
+        cfg = self.cfg
+        want = {s for s in more if s not in known}
+        if want:
+            found = {s for s, (typ, _) in self._objects(want).items() if typ == "commit"}
+            known = {**known, **self._commit_info(found)}
+            self.result.dropped["commit_diffs:not_in_clone"] += len(want - found)
+        todo = [c for sha, c in sorted(known.items()) if sha not in self._stored_commits]
+        for c in todo:
+            if len(c.parents) != 1:  # a merge (or root) commit's diff is not one author's change
+                self._emit("commit_diffs", {"repo": self.repo, "sha": c.sha, "parents": list(c.parents),
+                                            "files": None, "n_files": None})
+                self._stored_commits.add(c.sha)
+        single = [c for c in todo if len(c.parents) == 1]
+        for start in range(0, len(single), cfg.batch_prs):
+            batch = [Target(number=0, base=c.parents[0], head=c.sha, api=False) for c in single[start:start + cfg.batch_prs]]
+            raws, patches = self._raw(batch), self._patches(batch)
+            blob_ids = {b for d in raws for f in d.files for b in (f.base_blob, f.head_blob) if b}
+            sizes = {s: size for s, (_, size) in self._objects(blob_ids).items()}
+            for t, d, secs in zip(batch, raws, patches, strict=True):
+                if len(secs) != len(d.files):
+                    raise GitError("diff_mismatch", f"commit {t.head}: {len(secs)} patch sections for {len(d.files)} files")
+                files = []
+                for f, patch in zip(d.files, secs, strict=True):
+                    skip = file_skip_reason(f, vendored=cfg.vendored, generated=cfg.generated, lockfiles=cfg.lockfiles,
+                                            max_blob_bytes=cfg.max_blob_bytes, sizes=sizes)
+                    files.append({"path": f.path, "previous_path": f.previous_path, "status": f.status,
+                                  "additions": f.additions, "deletions": f.deletions,
+                                  "patch": None if skip else patch, "is_binary": f.is_binary, "skip_reason": skip})
+                self._emit("commit_diffs", {"repo": self.repo, "sha": t.head, "parents": [t.base], "files": files,
+                                            "n_files": len(files)}, weight=1 + sum(len(x["patch"] or "") for x in files) // 2000)
+                self._stored_commits.add(t.head)
+                self.result.stats["commit_diffs"] += 1
+            self._flush()
+
     def _pull_row(self, t: Target, messages: list[str]) -> None:
         h = t.history
         assert h is not None
@@ -517,6 +559,7 @@ class RepoGitIngest:
         if pending:
             self._stored_blobs = self._stored("blobs", "blob_sha")
             self._stored_trees = self._stored("trees", "commit")
+            self._stored_commits = self._stored("commit_diffs", "sha")
             for batch in self._batches(pending):
                 self._do_batch(batch, self._api_commit_numbers)
                 self._flush()
@@ -615,6 +658,8 @@ class RepoGitIngest:
             self._commit_rows(t, chains[t.number])
             if not t.api:
                 self._pull_row(t, [c.message for c in chains[t.number]])
+        known = {c.sha: c for n in kept if n in chains for c in chains[n]}
+        self._commit_diffs(known, [s for t in kb if t.number not in chains for s in self._api_commit_shas.get(t.number, [])])
         self._blobs(want_blobs, sizes)
         self._trees([t.base for t, _ in keep])
         self.progress("git_done", len(keep))

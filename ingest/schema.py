@@ -166,6 +166,24 @@ PULL_COMMITS = _schema("pull_commits", [
     pa.field("committed_at", TS),
 ])
 
+# One file of one commit's own change (against its single parent), as ``pull_files`` has it for a
+# whole PR: hunks in ``patch`` (null when binary or skipped, with the reason).
+COMMIT_FILE = pa.struct([
+    pa.field("path", STR), pa.field("previous_path", STR), pa.field("status", STR),
+    pa.field("additions", I64), pa.field("deletions", I64), pa.field("patch", STR),
+    pa.field("is_binary", BOOL), pa.field("skip_reason", STR),
+])
+
+# A commit's own change, stored once per commit whichever PRs carry it (commit packs pair each
+# message with it). ``files`` is null for a merge or root commit (not diffed: not the author's change).
+COMMIT_DIFFS = _schema("commit_diffs", [
+    pa.field("repo", STR, nullable=False),
+    pa.field("sha", STR, nullable=False),
+    pa.field("parents", STRS),
+    pa.field("files", pa.list_(COMMIT_FILE)),
+    pa.field("n_files", I64),
+])
+
 TREES = _schema("trees", [
     pa.field("repo", STR, nullable=False),
     pa.field("commit", STR, nullable=False),  # the base commit of one or more PRs
@@ -232,6 +250,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("comments", COMMENTS, ("repo", "number", "kind", "comment_id"), ("updated_at", "crawled_at")),
     TableSpec("pull_files", PULL_FILES, ("repo", "number", "path"), ("crawled_at",), parent=("repo", "number")),
     TableSpec("pull_commits", PULL_COMMITS, ("repo", "number", "sha"), ("crawled_at",), parent=("repo", "number")),
+    TableSpec("commit_diffs", COMMIT_DIFFS, ("repo", "sha"), ("crawled_at",)),
     TableSpec("trees", TREES, ("repo", "commit"), ("crawled_at",)),
     TableSpec("blobs", BLOBS, ("blob_sha",), ("crawled_at",)),
     TableSpec("rejects", REJECTS, ("table", "repo", "key", "reason"), ("crawled_at",)),
@@ -239,7 +258,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
 ]}
 
 # The tables a crawl writes per repository, in commit order (crawl_log last, as the marker).
-RAW_TABLES = ("repos", "issues", "pulls", "comments", "pull_files", "pull_commits", "trees", "blobs", "rejects")
+RAW_TABLES = ("repos", "issues", "pulls", "comments", "pull_files", "pull_commits", "commit_diffs", "trees", "blobs",
+              "rejects")
 
 
 def record_id(repo: str, number: int) -> str:

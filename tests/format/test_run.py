@@ -78,9 +78,24 @@ def test_golden_texts_of_each_kind(data):
     assert "tests/" not in seqs[names[0]]["prompt"] and "    test_cart.py" in seqs[names[2]]["prompt"]
     assert seqs[names[1]]["response"].startswith("Discussion of the issue:\n\nReproduced.")
     assert "Build passed." not in seqs[names[1]]["text"]  # bot comments are not discussion
-    # commit order in the pack
-    pack = seqs[names[4]]["prompt"]
-    assert pack.index("Apply the discount") < pack.index("Stricter attestation")
+    # commit order in the pack, each message followed by its own change (not the PR's whole diff)
+    pack = seqs[names[4]]["response"]
+    first, second = pack.split("--- commit 2 ---")
+    assert "Apply the discount" in first and "src/shop/cart.py" in first and "attestation.py" not in first
+    assert "Stricter attestation" in second and "src/shop/attestation.py" in second and "cart.py" not in second
+
+
+def test_commit_packs_without_commit_diffs(data):
+    # An API-only crawl has no per-commit diffs: a one-commit PR's diff is its commit's change,
+    # a PR of several commits cannot pair messages with changes and is rejected with the reason.
+    shutil.rmtree(data / "raw" / "commit_diffs")
+    s = format_stage(data, FormatConfig())
+    seqs, rej = _seqs(data), _rejects(data)
+    assert rej["commitpack_v1:acme__shop-12:commit_pack"] == "no_commit_diffs"
+    assert s.drops["commitpack_v1:no_commit_diffs"] == 1
+    pack = seqs["commitpack_v1:acme__shop-13:commit_pack"]["response"]
+    assert pack.startswith("--- commit 1 ---\nDocument pricing (#13)") and "+++ b/README.md" in pack
+    assert "notes.txt" not in pack  # only the configured extensions
 
 
 def test_each_filter_drops_with_its_reason(data):

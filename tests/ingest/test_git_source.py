@@ -201,6 +201,27 @@ def test_history_alone_gives_exact_tables(calc, tmp_path):
     assert 14 not in {p["number"] for p in pulls}
 
 
+def test_each_commit_of_a_kept_pr_has_its_own_change(calc, tmp_path):
+    # Commit packs pair each message with its commit's own diff: #12's two commits split the PR's
+    # change between them; the squash commit of #13 carries the skip reasons of the PR's files.
+    r, c = calc
+    root = DataRoot(tmp_path / "data")
+    ingest_git(root.url, _cfg(), [str(r.path)])
+    rows = {row["sha"]: row for row in root.read_latest("commit_diffs").to_pylist()}
+    assert set(rows) == {c["a1"], c["a2"], c["s13"]}
+    assert [rows[c[k]]["parents"] for k in ("a1", "a2", "s13")] == [[c["c0"]], [c["a1"]], [c["m12"]]]
+    a1 = {f["path"]: f for f in rows[c["a1"]]["files"]}
+    a2 = {f["path"]: f for f in rows[c["a2"]]["files"]}
+    assert sorted(a1) == ["src/calc/core.py", "tests/test_core.py"] and sorted(a2) == ["src/calc/core.py"]
+    assert "+    return int(a) + int(b)" in a1["src/calc/core.py"]["patch"]
+    assert "int(a) - int(b)" not in a1["src/calc/core.py"]["patch"]
+    assert a2["src/calc/core.py"]["patch"].endswith("-    return a - b\n+    return int(a) - int(b)")
+    assert (a2["src/calc/core.py"]["additions"], a2["src/calc/core.py"]["deletions"]) == (1, 1)
+    s13 = {f["path"]: (f["status"], f["skip_reason"], f["patch"] is None) for f in rows[c["s13"]]["files"]}
+    assert s13 == {"docs/logo.png": ("added", "binary", True), "poetry.lock": ("modified", "lockfile", True),
+                   "src/calc/helpers.py": ("renamed", None, False), "vendor/lib.py": ("modified", "vendored", True)}
+
+
 def test_rerun_is_incremental_and_blobs_are_stored_once(calc, tmp_path):
     r, c = calc
     root = DataRoot(tmp_path / "data")
@@ -213,7 +234,8 @@ def test_rerun_is_incremental_and_blobs_are_stored_once(calc, tmp_path):
     c15 = r.commit("Test add more (#15)", {"tests/test_core.py": TEST_1 + "\n\ndef test_more():\n    pass\n"})
     third = ingest_git(root.url, _cfg(), [str(r.path)])
     assert third.outcomes[0].git_prs == 1
-    assert third.outcomes[0].records == {"blobs": 1, "pull_commits": 1, "pull_files": 1, "pulls": 1, "trees": 1}
+    assert third.outcomes[0].records == {"blobs": 1, "commit_diffs": 1, "pull_commits": 1, "pull_files": 1, "pulls": 1,
+                                         "trees": 1}
     assert root.read_all("blobs").num_rows == before["blobs"] + 1
     files = [f for f in root.read_latest("pull_files").to_pylist() if f["number"] == 15]
     assert [(f["path"], f["base_sha"], f["head_sha"]) for f in files] == [("tests/test_core.py", r.sha(f"{c15}^"), c15)]
