@@ -132,9 +132,8 @@ def _format(root: DataRoot) -> dict[str, Any] | None:
     return {k: s.get(k) or {} for k in ("sequences", "tokens", "drops")} | {"tokenizer": s.get("tokenizer")}
 
 
-def gather(data_root: str | os.PathLike[str], cfg: CardConfig, version: str | None = None,
-           storage: dict[str, Any] | None = None) -> tuple[dict[str, Any], pa.Table]:
-    """(statistics for ``card.render``, the release index)."""
+def find_release(data_root: str | os.PathLike[str], version: str | None = None) -> tuple[str, str]:
+    """(version, destination URL) of a release made from this data root (default: the latest)."""
     root = DataRoot(data_root)
     state = root.read_json(EXPORT_STATE)
     if not state or not state.get("releases"):
@@ -143,7 +142,14 @@ def gather(data_root: str | os.PathLike[str], cfg: CardConfig, version: str | No
     if version not in state["releases"]:
         raise ConfigError(f"--version {version}: no such release of {root.url} "
                           f"(releases: {', '.join(sorted(state['releases']))})")
-    url = state["releases"][version]["url"]
+    return version, state["releases"][version]["url"]
+
+
+def gather(data_root: str | os.PathLike[str], cfg: CardConfig, version: str | None = None,
+           storage: dict[str, Any] | None = None) -> tuple[dict[str, Any], pa.Table]:
+    """(statistics for ``card.render``, the release index)."""
+    root = DataRoot(data_root)
+    version, url = find_release(data_root, version)
     dest, manifest = read_manifest(url, version, storage)
     data = dest.read_bytes(f"releases/{version}/{manifest['index']['path']}")
     if data is None:

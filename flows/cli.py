@@ -441,8 +441,12 @@ def cmd_card(args: argparse.Namespace, console: Any) -> int:
 
 
 def _card(data: str, cfg: Any, version: str | None, storage: dict[str, Any], console: Any) -> int:
+    from data_cards.run import find_release
     from flows.card import run_card_flow
+    from format.export_run import read_manifest
 
+    version, url = find_release(data, version)  # bad input is one line here, before the flow
+    read_manifest(url, version, storage)
     with console.status("card: gathering counts, plotting lengths"):
         result = run_card_flow(data, cfg, version, storage)
     console.print(f"data card of release {result['version']} -> {result['path']} "

@@ -89,6 +89,16 @@ def test_demo_runs_offline_and_is_incremental(tmp_path):
     assert "format sequences (" in out and "100.0%) re-applied" in out
     for kind in ("bugfixer_v1", "testwriter_v1", "commitpack_v1"):
         assert pq.read_table(tmp_path / "data" / "sequences" / kind / "part-00000.parquet").num_rows > 0, kind
+    # ... then a release into the data root (manifest last, every file verified) and its data card
+    flat = " ".join(out.split())  # rich wraps long lines
+    assert "export -> " in flat and "manifest.json written last" in flat
+    manifest = tmp_path / "data" / "releases" / "v0001" / "manifest.json"
+    assert manifest.exists() and (tmp_path / "data" / "releases" / "v0001" / "index.parquet").exists()
+    card = (tmp_path / "data" / "cards" / "v0001" / "README.md").read_text()
+    assert card.startswith("---\n") and "## How to load" in card and (tmp_path / "data" / "cards" / "v0001" /
+                                                                     "length-bugfixer_v1.png").exists()
+    verify = _cli("export", "--verify", "--to", str(tmp_path / "data"), env=env, cwd=tmp_path)
+    assert verify.returncode == 0 and "release v0001" in verify.stdout and "; ok" in verify.stdout
     audit = _cli("audit", "--instance", "django__django-11099", "--data", str(tmp_path / "data"), env=env, cwd=tmp_path)
     assert audit.returncode == 0, audit.stderr[-3000:]
     assert audit.stdout.startswith("NOT FOUND: django__django-11099 (swe-bench-verified (sha256 ")
@@ -103,6 +113,10 @@ def test_demo_runs_offline_and_is_incremental(tmp_path):
     assert "ok acme/widgets: 0 records, 3 requests, git ok" in second.stdout + second.stderr
     assert "records hashed: 0 in 0 partitions" in second.stdout + second.stderr  # nothing new to hash
     assert {t: root.read_latest(t).num_rows for t in TABLES} == counts
+    # Nothing changed: the latest release already holds it, and its card is written again.
+    flat = " ".join(second.stderr.split())
+    assert "release v0001" in flat and "already holds exactly this content" in flat
+    assert not (tmp_path / "data" / "releases" / "v0002").exists()
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -112,6 +126,9 @@ def test_demo_runs_offline_and_is_incremental(tmp_path):
     (["crawl"], "nothing to crawl"),
     (["crawl", "--repo", "a/b", "--api-url", "ftp://x"], "crawl.api_url"),
     (["crawl", "--repo", "a/b", "--config", "/"], "cannot read config file /"),
+    (["export", "--to", "out"], "no sequences to export (run swe-curate format first)"),
+    (["export", "--to", "out", "--format", "megatron", "--shard-size", "0"], "export.shard_size"),
+    (["card"], "no release made from it yet (run swe-curate export first)"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, needle):
     res = _cli(*args, "--data", str(tmp_path / "data"), env=_env(tmp_path), cwd=tmp_path, timeout=60)
