@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from format.megatron import encode_documents, index_bytes
 from format.schema import RELEASE_CHANGES, SHARD_ROWS
+from ingest.errors import ConfigError
 
 RELEASE_FORMAT = "swe_curate_release_v1"
 EXTENSIONS = {"parquet": (".parquet",), "jsonl": (".jsonl.zst",), "megatron": (".bin", ".idx")}
@@ -39,8 +40,8 @@ ROW_GROUP = 2_048
 ENCODE_CHUNK = 1_024  # documents tokenized at a time (bounded Python int lists)
 
 
-class TokenMismatch(ValueError):
-    """The tokenizer disagrees with the ``n_tokens`` the format stage recorded."""
+class TokenMismatch(ConfigError):
+    """The tokenizer disagrees with the ``n_tokens`` the format stage recorded (another tokenizer)."""
 
 
 def shard_paths(fmt: str, kind: str, number: int) -> list[str]:

@@ -57,8 +57,9 @@ CHUNK = 8 << 20  # bytes read at a time when hashing a remote file
 Progress = Callable[[str, dict[str, Any]], None]
 
 
-class ChecksumError(SweCurateError):
-    """A file read back from the destination does not have the SHA-256 that was uploaded."""
+class ChecksumError(RetryableError):
+    """A file read back from the destination does not have the SHA-256 that was uploaded (after
+    ``upload_retries`` more uploads): a transfer problem, so the export can be run again."""
 
 
 # -- the destination ---------------------------------------------------------------------------------
