@@ -119,6 +119,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", metavar="RECORD_ID", help="one record, e.g. owner__repo-123")
     p.set_defaults(func=cmd_audit)
 
+    p = sub.add_parser("run", help="the whole pipeline (crawl -> dedup -> decontam -> format -> export -> card) "
+                                   "as one Prefect flow; resumable")
+    _common(p)
+    p.add_argument("--to", metavar="URL", help="release destination (default [run] export_to, else the data root)")
+    p.add_argument("--task-runner", choices=["threads", "processes", "dask"],
+                   help="where the partitions of dedup, decontam and format run (default threads)")
+    p.add_argument("--workers", type=int, help="threads or processes of the partition maps (default 2)")
+    p.add_argument("--dask-address", metavar="tcp://HOST:PORT", help="a running Dask scheduler (--task-runner dask)")
+    p.add_argument("--stages", metavar="LIST", help="comma-separated subset of crawl,dedup,decontam,format,export,card")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="serve the pipeline's deployments with their cron schedules (Prefect)")
+    _common(p)
+    p.add_argument("--nightly", default=None, metavar="CRON",
+                   help="cron of the crawl-and-process deployment (default '0 2 * * *', UTC)")
+    p.add_argument("--weekly", default=None, metavar="CRON",
+                   help="cron of the release deployment (default '0 6 * * 0', UTC)")
+    p.add_argument("--timezone", default="UTC", help="time zone of the cron schedules (default UTC)")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("demo", help="the pipeline offline, on the built-in GitHub simulator")
     _common(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated world")
@@ -391,10 +411,9 @@ EXIT_VERIFY_FAILED = 1
 
 
 def _export_config(pipeline: Any, **overrides: Any) -> Any:
-    cfg = pipeline.export.with_overrides("export", **overrides)
-    if "tokenizer" not in pipeline.export.model_fields_set and pipeline.format.tokenizer != cfg.tokenizer:
-        cfg = cfg.with_overrides("export", tokenizer=pipeline.format.tokenizer)  # the one format counted with
-    return cfg
+    from flows.config import export_config
+
+    return export_config(pipeline, **overrides)
 
 
 def cmd_export(args: argparse.Namespace, console: Any) -> int:
@@ -454,14 +473,202 @@ def _card(data: str, cfg: Any, version: str | None, storage: dict[str, Any], con
     return 0
 
 
-# -- demo --------------------------------------------------------------------------------------
+# -- run / demo: the whole pipeline -------------------------------------------------------------------
+class _Reporter:
+    """Prints each stage of a pipeline run as the single-stage verbs do (progress, then summary)."""
+
+    def __init__(self, console: Any, data: str, repos_total: int = 0):
+        self.console, self.data, self.repos_total = console, data, repos_total
+        self.live: Any = None
+        self.hooks: dict[str, Any] = {}  # stage -> callable(result) run after its summary (the demo's extras)
+        self.code = 0
+
+    def _stop(self) -> None:
+        from flows.crawl import set_progress
+
+        if self.live is not None:
+            set_progress(None)
+            if hasattr(self.live, "__exit__"):
+                self.live.__exit__(None, None, None)
+            else:
+                self.live.stop()
+            self.live = None
+
+    def __call__(self, event: str, stage: str, info: dict[str, Any]) -> None:
+        from flows import progress as P
+        from flows.crawl import set_progress
+        from flows.export import print_export_summary
+
+        c = self.console
+        if event == "start":
+            if stage in ("crawl", "git"):
+                self.live = P.CrawlProgress(c, total=self.repos_total if stage == "crawl" else info.get("sources", 0))
+                self.live.__enter__()
+                set_progress(self.live)
+            elif stage == "gharchive":
+                self.live = P.GhArchiveProgress(c, total=info.get("files", 0))
+                self.live.__enter__()
+                set_progress(self.live)
+            else:
+                what = {"dedup": "hashing new records, linking, flagging",
+                        "decontam": "scanning text, hunks and references",
+                        "format": "building, validating and counting sequences",
+                        "export": "planning, rendering, uploading and verifying shards",
+                        "card": "gathering counts, plotting lengths"}.get(stage, "")
+                self.live = c.status(f"{stage}: {what}")
+                self.live.start()
+            return
+        self._stop()
+        if event == "skip":
+            c.print(f"{stage}: skipped ({info['reason']})")
+        elif event == "fail":
+            c.print(f"[red]{stage} failed[/red]: {info['error']}")
+        elif stage in ("crawl", "git"):
+            P.print_summary(info, c)
+        elif stage == "gharchive":
+            P.print_gharchive_summary(info, c)
+        elif stage == "dedup":
+            P.print_dedup_summary(info, self.data, c)
+        elif stage == "decontam":
+            P.print_decontam_summary(info, self.data, c)
+        elif stage == "format":
+            P.print_format_summary(info, self.data, c)
+            for f in info.get("failures", []):
+                c.print(f"[red]failed[/red] format partition {f['partition']}: {f['error']}: {f['detail']}")
+        elif stage == "export":
+            print_export_summary(info, c)
+        elif stage == "card":
+            c.print(f"data card of release {info['version']} -> {info['path']} ({len(info['plots'])} length histograms)")
+        if event == "end" and stage in self.hooks:
+            self.code = max(self.code, self.hooks[stage](info) or 0)
+
+
+def _validate_run(data: str, cfg: Any) -> int:
+    """Everything a run can be refused for, before any work: the sources, tokens, references,
+    tokenizer, destination and task runner. Returns the number of repositories the API crawl names."""
+    rc = cfg.run
+    repos_total = 0
+    if "crawl" in rc.stages:
+        if "api" in rc.sources:
+            from ingest.run import CrawlSession, tokens_from_env
+
+            session = CrawlSession(data, cfg.crawl, tokens_from_env())
+            repos_total = len(session.resolve_repos())
+            if cfg.git.mode == "auto":
+                from ingest.git_source import require_git
+
+                require_git()
+        if "git" in rc.sources:
+            from ingest.git_source import require_git
+            from ingest.run import GitSession
+
+            if not rc.git:
+                raise ConfigError("run.git: the git source is in run.sources but no clone source is named")
+            GitSession.parse_targets(rc.git)
+            require_git()
+        if "gharchive" in rc.sources:
+            from ingest.gharchive_source import check_sources
+
+            if not (rc.gharchive or cfg.gharchive.start):
+                raise ConfigError("run.gharchive: gharchive is in run.sources but no hour files are named "
+                                  "(run.gharchive or [gharchive] start/end)")
+            check_sources(cfg.gharchive, list(rc.gharchive))
+    if "decontam" in rc.stages:
+        from decontam.run import load_references
+
+        load_references(cfg.decontam.references)
+    if "format" in rc.stages:
+        from format.tokens import QwenCounter
+
+        QwenCounter(cfg.format.tokenizer)
+    if rc.task_runner == "dask":
+        try:
+            import prefect_dask  # noqa: F401
+            from distributed import Client
+        except ImportError:
+            raise ConfigError("run.task_runner = \"dask\": prefect-dask is not installed "
+                              "(pip install prefect-dask)") from None
+        try:
+            Client(rc.dask_address, timeout=10).close()
+        except Exception as exc:  # noqa: BLE001 - any failure to connect is the same bad input
+            raise ConfigError(f"run.dask_address {rc.dask_address}: no Dask scheduler answers "
+                              f"({type(exc).__name__})") from None
+    _check_data_root(data)
+    if "crawl" in rc.stages and "api" in rc.sources:
+        session.check()  # the tokens (a bad one is a one-line error), after the local checks
+    if "export" in rc.stages and rc.export_to:
+        from format.export_run import Destination
+
+        Destination(rc.export_to, cfg.export.storage()).check()
+    return repos_total
+
+
+def _run_pipeline(data: str, config_path: str | None, overrides: dict[str, dict[str, Any]], console: Any,
+                  reporter: _Reporter | None = None) -> int:
+    from flows.pipeline import pipeline_flow, resolve_config, set_reporter
+    from flows.stage import absolute
+
+    cfg = resolve_config(config_path, overrides)  # bad config: one line, nothing written
+    data = absolute(data)
+    repos_total = _validate_run(data, cfg)
+    reporter = reporter or _Reporter(console, data)
+    reporter.data, reporter.repos_total = data, repos_total
+    set_reporter(reporter)
+    try:
+        s = pipeline_flow(data, config_path, overrides)
+    finally:
+        reporter._stop()
+        set_reporter(None)
+    console.print(f"run {s['run_id']}: {s['status']} in {s['seconds']:.1f}s; "
+                  + ", ".join(f"{k} {v['status']}" for k, v in s["stages"].items()))
+    for f in s["failures"]:
+        where = f.get("repo") or f.get("file") or (f"partition {f['partition']}" if "partition" in f else "")
+        console.print(f"  failed: {f['stage']} {where}: {f.get('error')} {f.get('detail') or ''}".rstrip())
+    console.print(f"summary and config: {data}/runs/{s['run_id']}/summary.json, config.toml")
+    if s["status"] == "failed":
+        failed = [k for k, v in s["stages"].items() if v["status"] == "failed"]
+        print(f"swe-curate: error (retry later): stage {failed[0]} failed: "
+              f"{s['stages'][failed[0]].get('error', '')}", file=sys.stderr)
+        return EXIT_RETRYABLE
+    return reporter.code
+
+
+def _run_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    run: dict[str, Any] = {}
+    for key, value in (("task_runner", args.task_runner), ("workers", args.workers),
+                       ("dask_address", args.dask_address), ("export_to", args.to)):
+        if value is not None:
+            run[key] = value
+    if args.stages:
+        run["stages"] = [s.strip() for s in args.stages.split(",") if s.strip()]
+    return {"run": run} if run else {}
+
+
+def cmd_run(args: argparse.Namespace, console: Any) -> int:
+    return _run_pipeline(args.data, args.config, _run_overrides(args), console)
+
+
+def cmd_serve(args: argparse.Namespace, console: Any) -> int:
+    from flows.deployments import serve
+    from flows.pipeline import resolve_config
+    from flows.stage import absolute
+
+    resolve_config(args.config)  # a bad config is refused before serving
+    if args.config:
+        args.config = os.path.abspath(args.config)
+    _check_data_root(absolute(args.data))
+    return serve(absolute(args.data), args.config, nightly=args.nightly, weekly=args.weekly,
+                 timezone=args.timezone, console=console)
+
+
 def cmd_demo(args: argparse.Namespace, console: Any) -> int:
-    from flows.config import load_config
+    """The pipeline of ``run`` on the built-in simulator (started here, on 127.0.0.1), offline: the
+    bundled SWE-bench Verified copy, the release into the data root, and the format check."""
+    from flows.pipeline import resolve_config
     from flows.progress import print_tables
     from ingest.simulator import FaultConfig, SimulatorServer, World, WorldSpec
 
-    pipeline = load_config(args.config)
-    base = pipeline.crawl
+    pipeline = resolve_config(args.config)
     world = World.generate(WorldSpec.demo(seed=args.seed))
     # A fixed, throwaway credential for the local simulator: ETags are per token, so a second
     # demo run is answered 304 and shows the incremental crawl's three requests per repository.
@@ -475,32 +682,27 @@ def cmd_demo(args: argparse.Namespace, console: Any) -> int:
                                                    "2% truncated bodies)"))
         os.environ.pop("GITHUB_TOKENS", None)
         os.environ["GITHUB_TOKEN"] = token
-        cfg = base.with_overrides("crawl", api_url=sim.url, min_request_interval_s=0.0, backoff_base_s=0.1)
-        code = _crawl(args, console, cfg, repos, pipeline.git)
-        stats = sim.stats()
-    f = stats["faults"]
-    console.print(f"simulator served {stats['requests']} API requests; injected {f['error']} server errors, "
-                  f"{f['secondary']} secondary limits, {f['truncated']} truncated bodies; "
-                  f"{stats['primary_limited']} requests over the primary limit")
-    print_tables(args.data, console)
-    if code == 0:
-        code = _dedup(args.data, pipeline.dedup, console)
-    if code == 0:
-        # Offline: the bundled copy of SWE-bench Verified (the default is the Hugging Face Hub).
-        cfg = pipeline.decontam
-        if cfg.references == type(cfg)().references:
-            cfg = cfg.with_overrides("decontam", references=("bundled:swe-bench-verified",))
-        code = _decontam(args.data, cfg, console)
-    if code == 0:
-        code = _format(args.data, pipeline.format, console)
-    if code == 0:
-        code = _format_check(args.data, console)
-    if code == 0:
-        # A release into the data root itself (releases/<version>/), then its card (cards/<version>/).
-        code = _export(args.data, args.data, _export_config(pipeline), None, None, console)
-    if code == 0:
-        code = _card(args.data, pipeline.card, None, pipeline.export.storage(), console)
-    return code
+        overrides: dict[str, dict[str, Any]] = {
+            "run": {"sources": ["api"], "stages": list(pipeline.run.stages), "export_to": None},
+            "crawl": {"api_url": sim.url, "repos": repos, "min_request_interval_s": 0.0, "backoff_base_s": 0.1}}
+        if pipeline.decontam.references == type(pipeline.decontam)().references:
+            # Offline: the bundled copy of SWE-bench Verified (the default is the Hugging Face Hub).
+            overrides["decontam"] = {"references": ["bundled:swe-bench-verified"]}
+        reporter = _Reporter(console, args.data)
+
+        def after_crawl(result: dict[str, Any]) -> int:
+            stats = sim.stats()
+            f = stats["faults"]
+            console.print(f"simulator served {stats['requests']} API requests; injected {f['error']} server errors, "
+                          f"{f['secondary']} secondary limits, {f['truncated']} truncated bodies; "
+                          f"{stats['primary_limited']} requests over the primary limit")
+            print_tables(reporter.data, console)
+            missing = [r["repo"] for r in result["repos"] if r["reason"] == "not_found"]
+            return EXIT_BAD_INPUT if missing else 0
+
+        reporter.hooks = {"crawl": after_crawl, "format": lambda _: _format_check(reporter.data, console)}
+        overrides["run"] = {k: v for k, v in overrides["run"].items() if v is not None}
+        return _run_pipeline(args.data, args.config, overrides, console, reporter)
 
 
 if __name__ == "__main__":

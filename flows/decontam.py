@@ -1,14 +1,19 @@
-"""Prefect flow of the decontam stage: partitions scanned as tasks, then one scoring/flag task.
+"""Prefect flow of the decontam stage: partitions scanned as tasks, then one scoring/flag step.
 
-Reads/writes what ``decontam.run`` does. The one idea: tasks are thin wrappers around
-``DecontamRun`` methods and pass partition numbers, never frames; the references are loaded and
-validated before the flow starts (bad input never reaches a task).
+Reads/writes what ``decontam.run`` does, plus each partition's scan under ``runs/_parts/decontam/<inputs>/``
+(removed once the stage commits). The one idea: a partition task gets the data root, the config as
+a dict and its record keys, and uses the ``DecontamRun`` (references and their index) of its
+process: the caller's own on threads (references loaded and validated before the flow), one built
+once per process elsewhere. A partition that fails after its retries stops the stage before it
+writes anything: a record that was not scanned must never reach a release.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import pyarrow as pa
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -17,15 +22,32 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from decontam.config import DecontamConfig
 from decontam.references import Reference
 from decontam.run import DecontamRun
-from flows.stage import RUNS, map_partitions
+from flows.dedup import PartitionsFailed
+from flows.stage import (
+    Factory,
+    drop_results,
+    load_result,
+    map_partitions,
+    register,
+    resolve,
+    save_result,
+    unregister,
+)
 
 _REFS: dict[str, list[Reference]] = {}
 
 
+def build_run(data_root: str, config: dict[str, Any]) -> DecontamRun:
+    return DecontamRun(data_root, DecontamConfig.from_dict(config, "decontam"))
+
+
 @task(name="decontam-partition", cache_policy=NO_CACHE, task_run_name="scan partition {index}")
-def scan_partition_task(key: str, index: int) -> Any:
-    r = RUNS[key]
-    return r.scan_partition(index, r.parts[index])
+def scan_partition_task(factory: Factory, index: int, records: pa.Table, keep: str | None = None) -> Any:
+    r = resolve(factory)
+    part = r.scan_partition(index, records)
+    if keep:
+        save_result(r.root.url, keep, part)
+    return part
 
 
 def summary_markdown(s: dict[str, Any]) -> str:
@@ -38,24 +60,42 @@ def summary_markdown(s: dict[str, Any]) -> str:
 
 
 @flow(name="decontam", task_runner=ThreadPoolTaskRunner(max_workers=2))
-def decontam_flow(data_root: str, config: dict[str, Any] | None = None, refs_key: str | None = None) -> dict[str, Any]:
+def decontam_flow(data_root: str, config: dict[str, Any] | None = None, refs_key: str | None = None,
+                  retries: int = 0, resume_key: str | None = None) -> dict[str, Any]:
     """Flag and audit every record that overlaps a benchmark reference."""
+    config = config or {}
     refs = _REFS.get(refs_key) if refs_key else None
     r = DecontamRun(data_root, DecontamConfig.from_dict(config, "decontam"), refs)
     parts = r.plan()
-    results = map_partitions(r, scan_partition_task, len(parts))
-    summary = r.finish(results).to_json()
+    factory = Factory(f"decontam:{uuid.uuid4().hex}", "flows.decontam:build_run", (r.root.url, config))
+    keep = (lambda i: f"runs/_parts/decontam/{resume_key}/part-{i:05d}.pkl") if resume_key else (lambda i: None)
+    t = scan_partition_task.with_options(retries=retries, retry_delay_seconds=1) if retries else scan_partition_task
+    register(factory.key, r)
+    try:
+        m = map_partitions("decontam", t, [(factory, i, p, keep(i)) for i, p in enumerate(parts)],
+                           done=(lambda i: load_result(r.root.url, keep(i))) if resume_key else None)
+    finally:
+        unregister(factory.key)
+    if m.failures:
+        raise PartitionsFailed("decontam", m.failures)
+    summary = r.finish(m.results).to_json()
+    summary["partitions_resumed"] = m.reused
+    if resume_key:
+        drop_results(r.root.url, f"runs/_parts/decontam/{resume_key}")
     create_markdown_artifact(markdown=summary_markdown(summary), key="decontam-summary", description="decontam")
     return summary
 
 
-def run_decontam_flow(data_root: str, cfg: DecontamConfig, refs: list[Reference] | None = None) -> dict[str, Any]:
+def run_decontam_flow(data_root: str, cfg: DecontamConfig, refs: list[Reference] | None = None, runner: Any = None,
+                      retries: int = 0, resume_key: str | None = None) -> dict[str, Any]:
     """Run the flow; ``refs`` already loaded (and validated) by the caller are reused, not re-read."""
-    key = f"refs:{id(refs)}" if refs is not None else None
+    key = f"refs:{uuid.uuid4().hex}" if refs is not None else None
     if key:
         _REFS[key] = refs  # type: ignore[assignment]
     try:
-        return decontam_flow(data_root, cfg.model_dump(mode="json"), key)
+        runner = runner or ThreadPoolTaskRunner(max_workers=2)
+        return decontam_flow.with_options(task_runner=runner)(data_root, cfg.model_dump(mode="json"), key, retries,
+                                                              resume_key)
     finally:
         if key:
             _REFS.pop(key, None)

@@ -1,22 +1,170 @@
-"""Running a stage's partitions as Prefect tasks, shared by the dedup, decontam and format flows.
+"""Running a stage's partitions as Prefect tasks on any task runner, shared by the stage flows.
 
-Reads/writes nothing. The one idea: tasks get a key and a partition number, never the run object
-or frames; the run waits in ``RUNS`` under that key while its tasks run in this process.
+Reads/writes nothing itself (partition results go where the caller says, see ``map_partitions``).
+The one idea: a partition task gets only picklable inputs (the data root, the stage config as a
+dict, the partition's own data) and rebuilds what it needs in the process it runs in, so the same
+task runs on threads, worker processes or a Dask cluster. A stage object that is costly to build
+(a tokenizer, a benchmark index) is built once per process and key: the caller registers its own
+under the key (threads reuse it); another process builds one from the ``Factory`` and keeps it.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
+import os
+import pickle
+import threading
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-RUNS: dict[str, Any] = {}
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+log = logging.getLogger("swe_curate.flows")
+
+# Stage objects by key, in this process (the caller's own, or ones built here from a Factory).
+RUNS: OrderedDict[str, Any] = OrderedDict()
+_LOCK = threading.Lock()
+_BUILDING: dict[str, threading.Lock] = {}
+_KEEP = 4  # a long-lived worker process keeps the stage objects of its last few runs only
 
 
-def map_partitions(run: Any, task: Any, partitions: int) -> list[Any]:
-    """Register ``run``, submit ``task(key, index)`` for every partition, and return the results
-    in partition order (the run is unregistered whatever happens)."""
-    key = f"{type(run).__name__}:{id(run)}"
-    RUNS[key] = run
-    try:
-        return [f.result() for f in [task.submit(key, i) for i in range(partitions)]]
-    finally:
+@dataclass(frozen=True)
+class Factory:
+    """How to build a stage object in any process: ``module:callable`` and picklable arguments."""
+
+    key: str
+    target: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def build(self) -> Any:
+        module, _, name = self.target.partition(":")
+        fn = getattr(importlib.import_module(module), name)
+        return fn(*self.args, **dict(self.kwargs))
+
+
+def register(key: str, obj: Any) -> None:
+    with _LOCK:
+        RUNS[key] = obj
+
+
+def unregister(key: str) -> None:
+    with _LOCK:
         RUNS.pop(key, None)
+
+
+def resolve(factory: Factory) -> Any:
+    """The stage object of ``factory.key`` in this process, built once (threads wait for it)."""
+    with _LOCK:
+        if factory.key in RUNS:
+            RUNS.move_to_end(factory.key)
+            return RUNS[factory.key]
+        lock = _BUILDING.setdefault(factory.key, threading.Lock())
+    with lock:
+        with _LOCK:
+            if factory.key in RUNS:
+                return RUNS[factory.key]
+        obj = factory.build()
+        with _LOCK:
+            RUNS[factory.key] = obj
+            _BUILDING.pop(factory.key, None)
+            while len(RUNS) > _KEEP:
+                RUNS.popitem(last=False)
+        return obj
+
+
+def task_runner(run_cfg: Any, workers: int | None = None) -> Any:
+    """The Prefect task runner ``[run]`` asks for (threads, processes, or a Dask cluster by address)."""
+    n = workers or run_cfg.workers
+    if run_cfg.task_runner == "processes":
+        return ProcessPoolTaskRunner(max_workers=n)
+    if run_cfg.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=run_cfg.dask_address)
+    return ThreadPoolTaskRunner(max_workers=n)
+
+
+@dataclass
+class MapResult:
+    """Results in partition order (``None`` where a partition failed), and the failures."""
+
+    results: list[Any]
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    reused: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def failure(stage: str, index: int, exc: BaseException) -> dict[str, Any]:
+    """A partition failure as the run summary and the card show it (one line, no traceback)."""
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return {"stage": stage, "partition": index, "error": type(exc).__name__, "detail": text}
+
+
+def map_partitions(stage: str, task: Any, args: Sequence[tuple[Any, ...]],
+                   done: Callable[[int], Any] | None = None) -> MapResult:
+    """Submit ``task(*args[i])`` for every partition ``i`` on the flow's task runner and collect the
+    results in partition order. A partition ``done(i)`` returns a result for (not ``None``: already
+    finished by an earlier attempt) is not submitted again. A partition whose task fails (after
+    its retries) is a failure entry, never an exception: the caller decides what a failure means."""
+    out: list[Any] = [None] * len(args)
+    reused = 0
+    futures = {}
+    for i, a in enumerate(args):
+        prior = done(i) if done else None
+        if prior is not None:
+            out[i] = prior
+            reused += 1
+        else:
+            futures[i] = task.submit(*a)
+    failures = []
+    for i, f in futures.items():
+        try:
+            out[i] = f.result()
+        except Exception as exc:  # a partition's failure is reported, not raised
+            log.warning("%s partition %d failed: %s", stage, i, "".join(
+                traceback.format_exception_only(type(exc), exc)).strip())
+            failures.append(failure(stage, i, exc))
+    return MapResult(out, failures, reused)
+
+
+# -- partition results kept in the data root (resume after a crash) --------------------------------
+def save_result(data_root: str, rel: str, value: Any) -> None:
+    """A partition's result, written atomically by the task itself (so it survives the parent)."""
+    from ingest.store import DataRoot
+
+    DataRoot(data_root).write_bytes(rel, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def load_result(data_root: str, rel: str) -> Any | None:
+    from ingest.store import DataRoot
+
+    root = DataRoot(data_root)
+    if not root.exists(rel):
+        return None
+    try:
+        with root.fs.open(root.path(rel), "rb") as fh:
+            return pickle.loads(fh.read())
+    except Exception:  # unreadable (another code version): the partition is redone
+        return None
+
+
+def drop_results(data_root: str, rel: str) -> None:
+    """Remove a stage's kept partition results once the stage has committed."""
+    from ingest.store import DataRoot
+
+    root = DataRoot(data_root)
+    if root.exists(rel):
+        root.fs.rm(root.path(rel), recursive=True)
+
+
+def absolute(data_root: str) -> str:
+    """A local data root as an absolute path (tasks may run in another process or folder)."""
+    return data_root if "://" in data_root else os.path.abspath(data_root)
