@@ -148,6 +148,17 @@ def render(s: dict[str, Any], secrets: Iterable[str] = ()) -> str:
                                                          for f in c["failed"]]) + [""]
     else:
         L += ["None.", ""]
+    run = s.get("pipeline")
+    if run is not None:
+        # Failures of the pipeline run that made this release other than repositories (listed above):
+        # hour files, partitions of a stage.
+        other = [f for f in run["failures"] if not f.get("repo")]
+        L += ["### Failed partitions", "", f"Pipeline run `{run['run_id']}`: "
+              + (f"{len(other)} failure(s) besides the repositories above." if other else "none."), ""]
+        if other:
+            L += _table(["stage", "where", "error", "detail"],
+                        [(f["stage"], f.get("file") or f"partition {f.get('partition', '')}", f.get("error") or "",
+                          (f.get("detail") or "")[:160]) for f in other]) + [""]
     d = s.get("dedup")
     L += ["### Dedup", ""]
     if d:

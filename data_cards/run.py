@@ -132,6 +132,15 @@ def _format(root: DataRoot) -> dict[str, Any] | None:
     return {k: s.get(k) or {} for k in ("sequences", "tokens", "drops")} | {"tokenizer": s.get("tokenizer")}
 
 
+def _pipeline(root: DataRoot) -> dict[str, Any] | None:
+    """The latest ``swe-curate run``'s id and failures (``runs/<run-id>/summary.json``), if any."""
+    latest = root.read_json("runs/latest.json")
+    run = root.read_json(f"runs/{latest['run_id']}/summary.json") if latest else None
+    if not run:
+        return None
+    return {"run_id": run["run_id"], "failures": run.get("failures", [])}
+
+
 def find_release(data_root: str | os.PathLike[str], version: str | None = None) -> tuple[str, str]:
     """(version, destination URL) of a release made from this data root (default: the latest)."""
     root = DataRoot(data_root)
@@ -174,7 +183,7 @@ def gather(data_root: str | os.PathLike[str], cfg: CardConfig, version: str | No
     stats = {
         "pretty_name": cfg.pretty_name, "url": f"{dest.url}/releases/{version}", "dest": dest.url,
         "release": manifest, "crawl": _crawl(root, cfg), "dedup": _dedup(root), "decontam": _decontam(root, cfg.top_n),
-        "format": _format(root), "repos": [(k, *v) for k, v in top], "repos_total": len(repos),
+        "format": _format(root), "pipeline": _pipeline(root), "repos": [(k, *v) for k, v in top], "repos_total": len(repos),
         "licenses": [{"license": k, "repos": len(v[0]), "documents": v[1], "tokens": v[2]} for k, v in lics],
         "plots": {k: f"length-{k}.png" for k in manifest["totals"]},
     }

@@ -77,9 +77,26 @@ def resolve(factory: Factory) -> Any:
         return obj
 
 
+def share_api() -> None:
+    """Point other processes at this process's Prefect API. On the embedded default (no
+    ``PREFECT_API_URL``) the API is a temporary server this process started; without this, every
+    worker process would boot a temporary server of its own (8-17 s each) for its task runs."""
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL"):
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer._instances.get(None)
+    if server is not None and getattr(server, "running", False):
+        os.environ["PREFECT_API_URL"] = server.api_url
+
+
 def task_runner(run_cfg: Any, workers: int | None = None) -> Any:
     """The Prefect task runner ``[run]`` asks for (threads, processes, or a Dask cluster by address)."""
     n = workers or run_cfg.workers
+    if run_cfg.task_runner != "threads":
+        share_api()
     if run_cfg.task_runner == "processes":
         return ProcessPoolTaskRunner(max_workers=n)
     if run_cfg.task_runner == "dask":
