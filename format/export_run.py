@@ -162,55 +162,40 @@ class Destination:
         data = self.read_bytes(rel)
         return None if data is None else orjson.loads(data)
 
-    def _tmp(self, final: str) -> str:
+    def _local_atomic(self, rel: str, write: Callable[[str], None]) -> None:
+        """``write(tmp)`` to a hidden temporary name beside ``rel``, flushed, then renamed: a
+        local file appears whole or not at all."""
+        final = self.path(rel)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
         parent, name = final.rsplit("/", 1)
-        return f"{parent}/.{name}.tmp-{uuid.uuid4().hex}"
+        tmp = f"{parent}/.{name}.tmp-{uuid.uuid4().hex}"
+        try:
+            write(tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
     def put(self, local_path: str, rel: str) -> None:
         """Upload a file whole: under a temporary name then renamed on local disk; one PUT (or a
         completed multipart upload, invisible until complete) on object storage."""
-        final = self.path(rel)
         if self.local:
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            tmp = self._tmp(final)
-            try:
-                shutil.copyfile(local_path, tmp)
-                os.replace(tmp, final)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            self._local_atomic(rel, lambda tmp: shutil.copyfile(local_path, tmp))
         else:
-            self.call(self.fs.put_file, local_path, final)
+            self.call(self.fs.put_file, local_path, self.path(rel))
 
     def write_bytes(self, rel: str, data: bytes) -> None:
-        final = self.path(rel)
         if self.local:
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            tmp = self._tmp(final)
-            try:
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, final)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            self._local_atomic(rel, lambda tmp: Path(tmp).write_bytes(data))
         else:
-            self.call(self.fs.pipe_file, final, data)
+            self.call(self.fs.pipe_file, self.path(rel), data)
 
     def copy(self, src_rel: str, rel: str) -> None:
         """Copy inside the store (server-side on object storage: nothing is uploaded)."""
         if self.local:
-            final = self.path(rel)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            tmp = self._tmp(final)
-            try:
-                shutil.copyfile(self.path(src_rel), tmp)
-                os.replace(tmp, final)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            self._local_atomic(rel, lambda tmp: shutil.copyfile(self.path(src_rel), tmp))
         else:
             self.call(self.fs.copy, self.path(src_rel), self.path(rel))
 
