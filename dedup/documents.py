@@ -985,17 +985,53 @@ def _titles(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.replace_with_mask(base, pa.array(mask), pa.array([_title(t) for t in base.take(at).to_pylist()], pa.string()))
 
 
+@njit(cache=True, nogil=True)
+def _join_cut_kernel(td, to, bd, bo, max_chars, out, out_off):  # pragma: no cover - compiled
+    pos = 0
+    for k in range(to.size - 1):
+        t0, t1, b0, b1 = to[k], to[k + 1], bo[k], bo[k + 1]
+        sep = 2 if (t1 > t0 and b1 > b0) else 0
+        start = pos
+        out[pos:pos + t1 - t0] = td[t0:t1]
+        pos += t1 - t0
+        if sep:
+            out[pos] = 10
+            out[pos + 1] = 10
+            pos += 2
+        out[pos:pos + b1 - b0] = bd[b0:b1]
+        pos += b1 - b0
+        if pos - start > max_chars:  # more bytes than allowed characters: count code points
+            chars = 0
+            for i in range(start, pos):
+                if (out[i] & 0xC0) != 0x80:
+                    if chars == max_chars:
+                        pos = i
+                        break
+                    chars += 1
+        out_off[k + 1] = pos
+    return pos
+
+
+def _join_cut(titles: pa.Array, bodies: pa.Array, max_chars: int) -> pa.Array:
+    """``"\\n\\n".join(p for p in (title, body) if p)[:max_chars]`` of every row (non-null strings),
+    in one pass over the bytes into a new string array."""
+    td, to = _utf8(titles)
+    bd, bo = _utf8(bodies)
+    out = np.empty(len(td) + len(bd) + 2 * len(to), dtype=np.uint8)
+    out_off = np.zeros(len(to), dtype=np.int64)
+    end = _join_cut_kernel(td, to, bd, bo, max_chars, out, out_off)
+    if end < 1 << 31:
+        return pa.StringArray.from_buffers(len(to) - 1, pa.py_buffer(out_off.astype(np.int32)), pa.py_buffer(out[:end]))
+    return pa.LargeStringArray.from_buffers(len(to) - 1, pa.py_buffer(out_off), pa.py_buffer(out[:end])).cast(pa.string())
+
+
 def _issue_texts(issue_ids: list[str], issues: pa.Table, threads: dict[str, list[tuple]],
                  o: _Opts) -> tuple[pa.Array, list[int]]:
     """The issue documents (``_issue_text``) as a string array, and their kept-comment counts.
     Issues without kept comments, most of them, are joined and cut in Arrow; the others in Python."""
     titles = _titles(issues.column("title"))
     body = _clean_array(issues.column("body"), o)
-    title_empty, body_empty = pc.equal(titles, ""), pc.equal(body, "")
-    text = pc.if_else(title_empty, body, pc.if_else(body_empty, titles, pc.binary_join_element_wise(titles, body, "\n\n")))
-    over = pc.greater(pc.utf8_length(text), o.max_chars)
-    if pc.any(over).as_py():
-        text = pc.if_else(over, pc.utf8_slice_codeunits(text, 0, o.max_chars), text)
+    text = _join_cut(titles, body, o.max_chars)
     n_comments = [0] * len(issue_ids)
     rows = [k for k, doc_id in enumerate(issue_ids) if doc_id in threads]
     if rows:
