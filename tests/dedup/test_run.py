@@ -249,3 +249,21 @@ def test_verification_reads_sets_by_span_in_memory_groups(tmp_path):
     assert np.array_equal(run._jaccard(refs[a], refs[b]), want)
     run.cfg = run.cfg.model_copy(update={"memory_limit_mb": 0})  # every pair in its own group
     assert np.array_equal(run._jaccard(refs[b], refs[a]), want)
+
+
+def test_documents_built_a_few_records_at_a_time_give_the_same_index(tmp_path):
+    # chunk_docs splits a partition's tables by record (comments and files with their record, a
+    # comment whose record is not in the partition nowhere): the index and flags do not change.
+    import glob
+
+    a, b = DataRoot(tmp_path / "a"), DataRoot(tmp_path / "b")
+    orphan = {"comments": [comment("acme/zz", 99, 1, "a comment whose issue was never crawled")]}
+    for root in (a, b):
+        write_batches(root, ("b1", batch1()), ("b2", batch2()), ("b3", orphan))
+    dedup(a.url, DedupConfig(partition_docs=100))
+    dedup(b.url, DedupConfig(partition_docs=100, chunk_docs=2))
+    assert flags(a) == flags(b)
+    for root in (a, b):
+        sig = pq.read_table(glob.glob(root.path("dedup/signatures/run=*/*.parquet"))[0]).to_pylist()
+        root.sigs = sorted((r["doc_id"], r["minhash"], r["n_comments"], r["content_hash"]) for r in sig)
+    assert a.sigs == b.sigs and len(a.sigs) == 14 and dict((r[0], r[2]) for r in a.sigs)["acme__b-3"] == 3
