@@ -141,7 +141,8 @@ def _crawl(run: Run, data_root: str) -> dict[str, Any]:
         _report("start", "gharchive", {"files": len(cfg.run.gharchive)})
         res = run_gharchive_flow(data_root, cfg.gharchive, list(cfg.run.gharchive))
         _report("end", "gharchive", res)
-        results["gharchive"] = {"files": res["files"], "events_read": res["events_read"], "rows": res["rows"]}
+        results["gharchive"] = {"files": res["files"], "events_read": res["events_read"], "rows": res["rows"],
+                                "seconds": res["seconds"]}
         run.fail([{"stage": "crawl", "source": "gharchive", "file": f["name"], "error": f["reason"]}
                   for f in res["per_file"] if f["status"] == "failed"])
     if "api" in cfg.run.sources:
@@ -163,7 +164,8 @@ def _crawl_counts(res: dict[str, Any]) -> dict[str, Any]:
     status: dict[str, int] = {}
     for r in res["repos"]:
         status[r["status"]] = status.get(r["status"], 0) + 1
-    return {"crawl_id": res["crawl_id"], "repos": status, "records": res["records"], "requests": res["requests"]}
+    return {"crawl_id": res["crawl_id"], "repos": status, "records": res["records"], "requests": res["requests"],
+            "seconds": res["seconds"]}
 
 
 def _repo_failures(res: dict[str, Any], source: str) -> list[dict[str, Any]]:
