@@ -589,7 +589,7 @@ def _validate_run(data: str, cfg: Any) -> int:
             raise ConfigError("run.task_runner = \"dask\": prefect-dask is not installed "
                               "(pip install prefect-dask)") from None
         try:
-            Client(rc.dask_address, timeout=10).close()
+            Client(rc.dask_address, timeout=5).close()
         except Exception as exc:  # noqa: BLE001 - any failure to connect is the same bad input
             raise ConfigError(f"run.dask_address {rc.dask_address}: no Dask scheduler answers "
                               f"({type(exc).__name__})") from None
