@@ -156,7 +156,7 @@ def run(work: Path, runs: int = 1, log=print) -> dict:
                         "start": fr["start_time"], "end": fr["end_time"], "run_s": round(fr["total_run_time"], 1),
                         "auto_scheduled": fr["auto_scheduled"]})
         figures["runs"] = out
-        figures["worker_to_first_end_s"] = round(time.time() - t_worker, 1)
+        figures["worker_start_to_last_run_end_s"] = round(time.time() - t_worker, 1)
         latest = json.loads((data / "runs" / "latest.json").read_text())
         summary = json.loads((data / "runs" / latest["run_id"] / "summary.json").read_text())
         figures["stages"] = {k: v["status"] for k, v in summary["stages"].items()}
@@ -170,10 +170,12 @@ def run(work: Path, runs: int = 1, log=print) -> dict:
         return figures
     finally:
         t_stop = time.time()
+        figures["stopped"] = {}
         for name in ("worker", "server", "simulator"):  # the worker before the server
             for n, p in procs:
                 if n == name:
                     _stop(p, name)
+                    figures["stopped"][name] = p.poll()  # an exit status: it is no longer running
         figures["stop_s"] = round(time.time() - t_stop, 1)
 
 

@@ -6,7 +6,8 @@ Raw data comes in through the real ingest path, two sources in one run:
   ``PullRequestEvent``; 65% of PRs merged) and ~0.6 comments per record (``IssueCommentEvent``),
   written as ``.json.gz`` hour files of 100k records and ingested by the gharchive source. Text:
   Zipf words over a 20k vocabulary, ~1 KB bodies, 8% near-copies of an earlier record (same or
-  other repository), repositories Zipf-distributed. GH Archive has no diffs, so these PRs reach
+  other repository), repositories Zipf-distributed with 500 records per repository on average (format
+  reads each repository with its own queries, so its cost follows the number of repositories). GH Archive has no diffs, so these PRs reach
   format and are dropped there by reason (the realistic case for archive-only records).
 - the built-in GitHub simulator (1% of the records, 400 items per repository): crawled over HTTP
   through the API and cloned over git, so merged PRs have files, commits, trees and blobs and become
@@ -48,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 VOCAB = 20_000
 PER_FILE = 100_000  # records per hour file
+RECORDS_PER_REPO = 500  # mean GH Archive records per repository (Zipf: a few big ones, a long tail)
 SIM_SHARE = 0.01
 SIM_ITEMS_PER_REPO = 400
 TOKEN = "sim-scale-bench-token"
@@ -103,7 +105,7 @@ def generate(path: Path, first: int, n: int, n_records: int, seed: int) -> None:
     per record, ~0.6 IssueCommentEvent per record. Deterministic in (seed, first, n, n_records)."""
     rng = np.random.default_rng([seed, first])
     text = _Text(seed * 1000 + first // PER_FILE)
-    n_repos = max(10, n_records // 50)
+    n_repos = max(10, n_records // RECORDS_PER_REPO)
     ranks = np.arange(1, n_repos + 1, dtype=np.float64)
     cum = np.cumsum(1.0 / ranks ** 0.9)
     cum /= cum[-1]
@@ -186,7 +188,7 @@ def hour_files(cache: Path, n_records: int, seed: int = 11) -> list[Path]:
         n = min(PER_FILE, n_records - first)
         # GH Archive's names (the source reads the hour from them): one hour per file.
         day, hour = divmod(j, 24)
-        path = cache / f"n{n_records}-s{seed}" / f"2024-05-{15 + day:02d}-{hour}.json.gz"
+        path = cache / f"n{n_records}-s{seed}-r{RECORDS_PER_REPO}" / f"2024-05-{15 + day:02d}-{hour}.json.gz"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             generate(path, first, n, n_records, seed)

@@ -21,6 +21,7 @@ WEEKLY = ("release", "0 6 * * 0", ["dedup", "decontam", "format", "export", "car
 
 def deployments(data_root: str, config_path: str | None, nightly: str | None = None, weekly: str | None = None,
                 timezone: str = "UTC") -> list[Any]:
+    from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
     from flows.pipeline import pipeline_flow
@@ -31,7 +32,10 @@ def deployments(data_root: str, config_path: str | None, nightly: str | None = N
             name=name, schedules=[Cron(override or cron, timezone=timezone)], description=description,
             parameters={"data_root": data_root, "config_path": config_path,
                         "overrides": {"run": {"stages": stages}}},
-            tags=["swe-curate"]))
+            tags=["swe-curate"],
+            # flows.pipeline.pipeline_flow, imported as a module: loading flows/pipeline.py as a script
+            # would put flows/ first on the path, where flows/dedup.py etc. shadow the stage packages.
+            entrypoint_type=EntrypointType.MODULE_PATH))
     return out
 
 
