@@ -154,15 +154,19 @@ def test_direct_writes_and_span_reads_round_trip(tmp_path, where):
 def test_direct_io_buffers_are_not_shared_with_forked_workers():
     # Dedup forks worker processes after the parent has used the buffer pool: a buffer the child
     # writes must not change under the parent (a shared anonymous map would be one buffer).
-    import multiprocessing
+    import os
 
     from ingest.store import _BUFFERS
 
     buf = _BUFFERS.take()
     buf[:6] = b"parent"
-    ctx = multiprocessing.get_context("fork")
-    child = ctx.Process(target=lambda: buf.__setitem__(slice(0, 6), b"child!"))
-    child.start()
-    child.join()
-    assert child.exitcode == 0 and buf[:6] == b"parent"
+    pid = os.fork()
+    if pid == 0:  # the child: write, then leave at once (no atexit handlers, no test teardown)
+        try:
+            buf[:6] = b"child!"
+            os._exit(0 if buf[:6] == b"child!" else 3)
+        except BaseException:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and buf[:6] == b"parent"
     _BUFFERS.give(buf)
