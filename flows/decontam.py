@@ -23,16 +23,7 @@ from decontam.config import DecontamConfig
 from decontam.references import Reference
 from decontam.run import DecontamRun
 from flows.dedup import PartitionsFailed
-from flows.stage import (
-    Factory,
-    drop_results,
-    load_result,
-    map_partitions,
-    register,
-    resolve,
-    save_result,
-    unregister,
-)
+from flows.stage import Factory, drop_results, resolve, run_partitions, save_result
 
 _REFS: dict[str, list[Reference]] = {}
 
@@ -67,15 +58,7 @@ def decontam_flow(data_root: str, config: dict[str, Any] | None = None, refs_key
     refs = _REFS.get(refs_key) if refs_key else None
     r = DecontamRun(data_root, DecontamConfig.from_dict(config, "decontam"), refs)
     parts = r.plan()
-    factory = Factory(f"decontam:{uuid.uuid4().hex}", "flows.decontam:build_run", (r.root.url, config))
-    keep = (lambda i: f"runs/_parts/decontam/{resume_key}/part-{i:05d}.pkl") if resume_key else (lambda i: None)
-    t = scan_partition_task.with_options(retries=retries, retry_delay_seconds=1) if retries else scan_partition_task
-    register(factory.key, r)
-    try:
-        m = map_partitions("decontam", t, [(factory, i, p, keep(i)) for i, p in enumerate(parts)],
-                           done=(lambda i: load_result(r.root.url, keep(i))) if resume_key else None)
-    finally:
-        unregister(factory.key)
+    m = run_partitions("decontam", r, "flows.decontam:build_run", config, scan_partition_task, parts, retries, resume_key)
     if m.failures:
         raise PartitionsFailed("decontam", m.failures)
     summary = r.finish(m.results).to_json()

@@ -11,7 +11,6 @@ repositories are left out of this run's sequences (the next run builds them agai
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from prefect import flow, task
@@ -19,16 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.stage import (
-    Factory,
-    drop_results,
-    load_result,
-    map_partitions,
-    register,
-    resolve,
-    save_result,
-    unregister,
-)
+from flows.stage import Factory, drop_results, resolve, run_partitions, save_result
 from format.config import FormatConfig
 from format.run import FormatRun, Part
 
@@ -66,15 +56,7 @@ def format_flow(data_root: str, config: dict[str, Any] | None = None, retries: i
     config = config or {}
     r = build_run(data_root, config)
     parts = r.plan()
-    factory = Factory(f"format:{uuid.uuid4().hex}", "flows.format:build_run", (r.root.url, config))
-    keep = (lambda i: f"runs/_parts/format/{resume_key}/part-{i:05d}.pkl") if resume_key else (lambda i: None)
-    t = build_partition_task.with_options(retries=retries, retry_delay_seconds=1) if retries else build_partition_task
-    register(factory.key, r)
-    try:
-        m = map_partitions("format", t, [(factory, i, p, keep(i)) for i, p in enumerate(parts)],
-                           done=(lambda i: load_result(r.root.url, keep(i))) if resume_key else None)
-    finally:
-        unregister(factory.key)
+    m = run_partitions("format", r, "flows.format:build_run", config, build_partition_task, parts, retries, resume_key)
     summary = r.finish([p for p in m.results if p is not None]).to_json()
     summary["failures"] = m.failures
     summary["partitions_resumed"] = m.reused

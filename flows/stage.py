@@ -16,6 +16,7 @@ import os
 import pickle
 import threading
 import traceback
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -153,6 +154,23 @@ def map_partitions(stage: str, task: Any, args: Sequence[tuple[Any, ...]],
 
 
 # -- partition results kept in the data root (resume after a crash) --------------------------------
+def run_partitions(stage: str, run: Any, target: str, config: dict[str, Any], task: Any, parts: Sequence[Any],
+                   retries: int = 0, resume_key: str | None = None) -> MapResult:
+    """Map ``task(factory, index, partition, keep)`` over ``parts`` with ``run`` registered for
+    this process (other processes build theirs with ``target(data_root, config)``). With
+    ``resume_key``, each result is kept under ``runs/_parts/<stage>/<key>/`` and a partition a killed
+    run already finished is not run again."""
+    factory = Factory(f"{stage}:{uuid.uuid4().hex}", target, (run.root.url, config))
+    keep = (lambda i: f"runs/_parts/{stage}/{resume_key}/part-{i:05d}.pkl") if resume_key else (lambda i: None)
+    t = task.with_options(retries=retries, retry_delay_seconds=1) if retries else task
+    register(factory.key, run)
+    try:
+        return map_partitions(stage, t, [(factory, i, p, keep(i)) for i, p in enumerate(parts)],
+                              done=(lambda i: load_result(run.root.url, keep(i))) if resume_key else None)
+    finally:
+        unregister(factory.key)
+
+
 def save_result(data_root: str, rel: str, value: Any) -> None:
     """A partition's result, written atomically by the task itself (so it survives the parent)."""
     from ingest.store import DataRoot
