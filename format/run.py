@@ -124,12 +124,10 @@ class FormatRun:
     # -- one partition --------------------------------------------------------------------------
     def build_partition(self, index: int, repos: list[str]) -> Part:
         part = Part()
-        samples: list[_Sample] = []
         with self.root.connect() as con:
             licenses = {r["repo"]: r["license"] for r in self.root.read_latest("repos", con=con, columns=[
                 "repo", "license"]).to_pylist()}
-            for repo in repos:
-                samples += self._repo_samples(con, repo, part)
+            samples = self._partition_samples(con, repos, part)
         # Token counts of everything that passed, then the length filter.
         ids_p = self.counter.count_batch([s.prompt for s in samples])
         ids_r = self.counter.count_batch([s.response for s in samples])
@@ -153,50 +151,60 @@ class FormatRun:
         part.rejects.append({"sequence_id": seq_id, "kind": kind, "sample_type": sample, "record_id": rid,
                              "repo": repo, "reason": reason, "detail": detail})
 
-    def _repo_samples(self, con: Any, repo: str, part: Part) -> list[_Sample]:
+    def _partition_samples(self, con: Any, repos: list[str], part: Part) -> list[_Sample]:
+        """The samples of a partition's repositories. Each table is read once for the whole
+        partition (one query per table, then split by repository in memory): a query costs about
+        as much for one repository as for sixteen, and per-repository queries made the stage's cost
+        grow with repositories x data-root size."""
         root, cfg = self.root, self.cfg
-        pulls = root.read_latest("pulls", repo=repo, con=con,
-                                 columns=["id", "number", "title", "body", "merged", "linked_issues"]).to_pylist()
-        pulls = [p for p in pulls if p["merged"]]
-        if not pulls:
-            return []
-        issues = {i["id"]: i for i in root.read_latest("issues", repo=repo, con=con,
-                                                       columns=["id", "title", "body"]).to_pylist()}
-        files: dict[int, list[dict]] = defaultdict(list)
-        for f in root.read_latest("pull_files", repo=repo, con=con, columns=[
-                "number", "path", "status", "previous_path", "patch", "is_binary", "base_blob_sha",
-                "head_blob_sha", "base_sha", "skip_reason"]).to_pylist():
-            files[f["number"]].append(f)
-        commits: dict[int, list[dict]] = defaultdict(list)
-        for c in root.read_latest("pull_commits", repo=repo, con=con,
-                                  columns=["number", "position", "sha", "message"]).to_pylist():
-            commits[c["number"]].append(c)
-        changes = {c["sha"]: c for c in root.read_latest("commit_diffs", repo=repo, con=con,
-                                                         columns=["sha", "parents", "files"]).to_pylist()}
+
+        def rows(table: str, columns: list[str]) -> dict[str, list[dict]]:
+            out: dict[str, list[dict]] = defaultdict(list)
+            for r in root.read_latest(table, repos=repos, con=con, columns=["repo", *columns]).to_pylist():
+                out[r["repo"]].append(r)
+            return out
+
+        pulls = rows("pulls", ["id", "number", "title", "body", "merged", "linked_issues"])
+        issues = {repo: {i["id"]: i for i in rs} for repo, rs in rows("issues", ["id", "title", "body"]).items()}
+        files: dict[tuple[str, int], list[dict]] = defaultdict(list)
+        for repo, fs in rows("pull_files", ["number", "path", "status", "previous_path", "patch", "is_binary",
+                                            "base_blob_sha", "head_blob_sha", "base_sha", "skip_reason"]).items():
+            for f in fs:
+                files[repo, f["number"]].append(f)
+        commits: dict[tuple[str, int], list[dict]] = defaultdict(list)
+        for repo, cs in rows("pull_commits", ["number", "position", "sha", "message"]).items():
+            for c in cs:
+                commits[repo, c["number"]].append(c)
+        changes = {(c["repo"], c["sha"]): c for cs in rows("commit_diffs", ["sha", "parents", "files"]).values()
+                   for c in cs}
         comments: dict[str, list[dict]] = defaultdict(list)
         if cfg.discussion:
-            for c in root.read_latest("comments", repo=repo, con=con, columns=[
-                    "record_id", "kind", "comment_id", "author_type", "body", "created_at"]).to_pylist():
-                if c["kind"] == "issue" and c["author_type"] != "Bot" and c["body"]:
-                    comments[c["record_id"]].append(c)
-        trees = {t["commit"]: t["paths"] for t in root.read_latest("trees", repo=repo, con=con,
-                                                                   columns=["commit", "paths"]).to_pylist()}
+            for cs in rows("comments", ["record_id", "kind", "comment_id", "author_type", "body",
+                                        "created_at"]).values():
+                for c in cs:
+                    if c["kind"] == "issue" and c["author_type"] != "Bot" and c["body"]:
+                        comments[c["record_id"]].append(c)
+        trees = {(t["repo"], t["commit"]): t["paths"] for ts in rows("trees", ["commit", "paths"]).values()
+                 for t in ts}
         want = sorted({s for fs in files.values() for f in fs for s in (f["base_blob_sha"], f["head_blob_sha"]) if s})
         blobs = read_blobs(root, want, con)
 
         # Candidates and their sources first: removed records remove them before any text is made.
         plans = []
-        for p in pulls:
-            rid = p["id"]
-            linked = [i for i in (p["linked_issues"] or []) if i in issues]
-            sources = [rid, *linked]
-            ids = [_seq_id(k, rid, s) for k in cfg.kinds for s in T.SAMPLE_TYPES[k]]
-            plans.append((p, linked, sources, ids))
+        for repo in repos:
+            for p in pulls.get(repo, []):
+                if not p["merged"]:
+                    continue
+                rid = p["id"]
+                linked = [i for i in (p["linked_issues"] or []) if i in issues.get(repo, {})]
+                sources = [rid, *linked]
+                ids = [_seq_id(k, rid, s) for k in cfg.kinds for s in T.SAMPLE_TYPES[k]]
+                plans.append((repo, p, linked, sources, ids))
         # A commit pack uses the PR's own text only; the other kinds use the linked issues' too.
         gone = self._removed([(i, src if not i.startswith("commitpack_v1:") else src[:1])
-                              for _, _, src, ids in plans for i in ids])
+                              for _, _, _, src, ids in plans for i in ids])
         out: list[_Sample] = []
-        for p, linked, sources, ids in plans:
+        for repo, p, linked, sources, ids in plans:
             part.prs += 1
             rid = p["id"]
             alive = []
@@ -209,24 +217,25 @@ class FormatRun:
                 continue
             red_problem: Counter[str] = Counter()
             if linked:
-                problem = "\n\n".join(T.problem_statement(issues[i]["title"], issues[i]["body"]) for i in linked)
+                own = issues[repo]
+                problem = "\n\n".join(T.problem_statement(own[i]["title"], own[i]["body"]) for i in linked)
             else:
                 problem = (p["title"] or "").strip()  # no linked issue: the PR title stands in
             problem = redact(problem, red_problem)
+            pr_files = files[repo, p["number"]]
             for kind in cfg.kinds:
                 kind_ids = [s for s in alive if s.startswith(kind + ":")]
                 if not kind_ids:
                     continue
                 if kind == "commitpack_v1":
-                    out += self._commit_pack(part, repo, p, commits[p["number"]], changes, files[p["number"]],
+                    out += self._commit_pack(part, repo, p, commits[repo, p["number"]], changes, pr_files,
                                              kind_ids[0])
                 else:
                     disc = [c["body"] for c in sorted(comments.get(linked[0], []) if linked else [],
                                                       key=lambda c: (c["created_at"] is None, c["created_at"],
                                                                      c["comment_id"]))]
                     out += self._edit_samples(part, repo, kind, p, sources, kind_ids, problem, red_problem,
-                                              files[p["number"]], trees, blobs,
-                                              disc[:cfg.max_discussion_comments])
+                                              pr_files, trees, blobs, disc[:cfg.max_discussion_comments])
         return out
 
     def _removed(self, cands: list[tuple[str, list[str]]]) -> dict[str, tuple[str, str]]:
@@ -239,8 +248,11 @@ class FormatRun:
         for stage, dropped in self.dropped:
             if not dropped.num_rows:
                 continue
-            why = dict(zip(dropped.column("record_id").to_pylist(), dropped.column("reason").to_pylist(), strict=True))
-            for r in propagate(table, dropped).to_pylist():
+            hits = propagate(table, dropped)
+            # The reasons of the hit records only: the drop lists are as long as the corpus's drops.
+            sub = dropped.filter(pc.is_in(dropped.column("record_id"), value_set=hits.column("record_id")))
+            why = dict(zip(sub.column("record_id").to_pylist(), sub.column("reason").to_pylist(), strict=True))
+            for r in hits.to_pylist():
                 gone.setdefault(r["sequence_id"], (f"{stage}:{why[r['record_id']]}", r["record_id"]))
         return gone
 
@@ -250,7 +262,7 @@ class FormatRun:
             self._reject(part, sid, sid.split(":")[0], sid.rsplit(":", 1)[1], rid, repo, reason, detail)
         return []
 
-    def _commit_pack(self, part: Part, repo: str, p: dict, commits: list[dict], changes: dict[str, dict],
+    def _commit_pack(self, part: Part, repo: str, p: dict, commits: list[dict], changes: dict[tuple[str, str], dict],
                      files: list[dict], sid: str) -> list[_Sample]:
         """Each commit's message with its own change (``commit_diffs``), in commit order; merge
         commits are left out (their diff is not the author's). A one-commit PR without a stored
@@ -259,7 +271,7 @@ class FormatRun:
         ordered = sorted(commits, key=lambda c: (c["position"] is None, c["position"]))
         if not ordered:
             return self._reject_all(part, [sid], rid, repo, "no_commits")
-        missing = [c["sha"] for c in ordered if c["sha"] not in changes]
+        missing = [c["sha"] for c in ordered if (repo, c["sha"]) not in changes]
         if missing and len(ordered) > 1:
             return self._reject_all(part, [sid], rid, repo, "no_commit_diffs", f"{len(missing)} of {len(ordered)}")
         exts = self.cfg.extensions
@@ -270,7 +282,7 @@ class FormatRun:
 
         pairs: list[tuple[str, list[tuple[str, str | None, str]]]] = []
         for c in ordered:
-            row = changes.get(c["sha"])
+            row = changes.get((repo, c["sha"]))
             if row is not None and row["files"] is None:
                 continue  # a merge commit
             patches = kept(files if row is None else row["files"])
@@ -287,7 +299,7 @@ class FormatRun:
         return [_Sample(sid, "commitpack_v1", "commit_pack", rid, repo, [rid], prompt, response, red, True)]
 
     def _edit_samples(self, part: Part, repo: str, kind: str, p: dict, sources: list[str], ids: list[str],
-                      problem: str, red_problem: Counter[str], files: list[dict], trees: dict[str, list[str]],
+                      problem: str, red_problem: Counter[str], files: list[dict], trees: dict[tuple[str, str], list[str]],
                       blobs: dict[str, bytes | None], comments: list[str]) -> list[_Sample]:
         cfg, rid = self.cfg, p["id"]
 
@@ -312,7 +324,7 @@ class FormatRun:
             return reject("file_added_or_removed", ",".join(f"{by_path[x]['status']}:{x}" for x in moved))
         if len(paths) > cfg.max_files:
             return reject("too_many_files", str(len(paths)))
-        tree = trees.get(base_sha)
+        tree = trees.get((repo, base_sha))
         if tree is None:
             return reject("no_base_tree", base_sha)
         red_files: Counter[str] = Counter()

@@ -192,13 +192,15 @@ class DataRoot:
         return con
 
     def read_latest(self, table: str, repo: str | None = None, records: pa.Table | None = None,
-                    con: duckdb.DuckDBPyConnection | None = None, columns: Iterable[str] | None = None) -> pa.Table:
+                    con: duckdb.DuckDBPyConnection | None = None, columns: Iterable[str] | None = None,
+                    repos: Iterable[str] | None = None) -> pa.Table:
         """Current rows of a raw table: newest version per key across all batches (optionally of
-        one repository, or of the ``records`` (a table of ``repo, number``), filtered inside the
-        scan so other rows' columns are never materialized). ``con``: a connection of this data
-        root's to reuse (repeated reads keep DuckDB's buffers warm), else a new one. ``columns``:
-        only these (the others are never read)."""
-        return read_latest(self, TABLES[table], repo, records, con, columns)
+        one repository, of several (``repos``: one query for a partition of repositories), or of the
+        ``records`` (a table of ``repo, number``), filtered inside the scan so other rows' columns
+        are never materialized). ``con``: a connection of this data root's to reuse (repeated reads
+        keep DuckDB's buffers warm), else a new one. ``columns``: only these (the others are never
+        read)."""
+        return read_latest(self, TABLES[table], repo, records, con, columns, repos)
 
     def batches(self, table: str) -> list[str]:
         """The batch ids (crawl ids) a raw table has, sorted."""
@@ -374,6 +376,11 @@ def _present(con: duckdb.DuckDBPyConnection, scan: str) -> set[str]:
     return set(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
 
 
+def _lit(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _scan(root: DataRoot, files: list[str], row_numbers: bool = False) -> str:
     paths = ", ".join("'" + root.uri(f).replace("'", "''") + "'" for f in files)
     # union_by_name: older batches may lack columns added later; they read as NULL.
@@ -437,7 +444,7 @@ def _conform(t: pa.Table, schema: TableSpec | pa.Schema) -> pa.Table:
 
 def read_latest(root: DataRoot, spec: TableSpec, repo: str | None = None,
                 records: pa.Table | None = None, con: duckdb.DuckDBPyConnection | None = None,
-                columns: Iterable[str] | None = None) -> pa.Table:
+                columns: Iterable[str] | None = None, repos: Iterable[str] | None = None) -> pa.Table:
     schema = spec.schema if columns is None else pa.schema([spec.schema.field(c) for c in columns])
     files = root.table_files(spec.name)
     if not files:
@@ -445,12 +452,17 @@ def read_latest(root: DataRoot, spec: TableSpec, repo: str | None = None,
     key = ", ".join(_q(k) for k in spec.key)
     scan = _scan(root, files, row_numbers=True)
     if repo is not None:
-        scan = f"(SELECT * FROM {scan} WHERE repo = '{repo.replace(chr(39), chr(39) * 2)}')"
+        scan = f"(SELECT * FROM {scan} WHERE repo = {_lit(repo)})"
+    if repos is not None:
+        names = sorted(set(repos))
+        # The range as well as the list: Parquet statistics skip row groups (parts are in key order).
+        cond = (f"repo BETWEEN {_lit(names[0])} AND {_lit(names[-1])} AND repo IN ({', '.join(map(_lit, names))})"
+                if names else "false")
+        scan = f"(SELECT * FROM {scan} WHERE {cond})"
     if records is not None:
         # The repository range first: Parquet statistics skip row groups (parts are in key order).
         lo, hi = pc.min_max(records.column("repo")).values()
-        rng = (f"repo BETWEEN '{lo.as_py().replace(chr(39), chr(39) * 2)}' AND '{hi.as_py().replace(chr(39), chr(39) * 2)}'"
-               if records.num_rows else "false")
+        rng = f"repo BETWEEN {_lit(lo.as_py())} AND {_lit(hi.as_py())}" if records.num_rows else "false"
         scan = f"(SELECT * FROM (SELECT * FROM {scan} WHERE {rng}) SEMI JOIN _records USING (repo, number))"
     with nullcontext(con) if con is not None else root.connect() as con:
         if records is not None:

@@ -115,6 +115,30 @@ def test_latest_rows_fetched_across_files_and_row_groups(tmp_path):
         assert again.equals(part) and root.read_latest("issues", con=con).equals(full)
 
 
+def test_latest_rows_of_several_repositories_in_one_read(tmp_path):
+    # One read for a partition of repositories equals the per-repository reads put together,
+    # newest versions included; a repository in range but not asked for (and a quote) stays out.
+    root = DataRoot(tmp_path)
+
+    def issues(repo, numbers, title, updated):
+        return pa.Table.from_pylist([{"id": f"{repo.replace('/', '__')}-{n}", "repo": repo, "number": n,
+                                      "title": title, "updated_at": updated, "source": "api",
+                                      "crawled_at": updated} for n in numbers], schema=TABLES["issues"].schema)
+
+    repos = ["a/a", "a/b", "a/c", "o'k/d"]
+    root.write_parquet("raw/issues/batch=1/part-a.parquet",
+                       pa.concat_tables([issues(r, range(5), "old", T0) for r in repos]), row_group_size=4)
+    root.write_parquet("raw/issues/batch=2/part-a.parquet", issues("a/c", [1], "new", T0 + timedelta(hours=1)))
+    want = ["a/a", "a/c", "o'k/d"]
+    got = root.read_latest("issues", repos=want, columns=["repo", "number", "title"])
+    assert got.to_pylist() == [row for r in want
+                               for row in root.read_latest("issues", repo=r, columns=["repo", "number", "title"]
+                                                           ).to_pylist()]
+    assert set(got.column("repo").to_pylist()) == set(want) and got.num_rows == 15
+    assert [r["title"] for r in got.to_pylist() if r["repo"] == "a/c"] == ["old", "new", "old", "old", "old"]
+    assert root.read_latest("issues", repos=[]).num_rows == 0
+
+
 @pytest.mark.parametrize("where", ["disk", "tmpfs"])
 def test_direct_writes_and_span_reads_round_trip(tmp_path, where):
     # Past-the-page-cache files hold exactly what a plain write would (sizes that are not whole
