@@ -33,6 +33,7 @@ from format.schema import REJECTS, SEQUENCES
 from format.split import SPLIT_RULE, extension, is_test, split
 from format.tokens import QwenCounter
 from ingest.errors import ConfigError
+from ingest.schema import record_id
 from ingest.store import DataRoot
 
 log = logging.getLogger("swe_curate.format")
@@ -85,6 +86,13 @@ class _Sample:
                  prompt: str, response: str, red: Counter[str], handles: bool = False):
         self.seq_id, self.kind, self.sample, self.rid, self.repo = seq_id, kind, sample, rid, repo
         self.sources, self.prompt, self.response, self.red, self.handles = sources, prompt, response, red, handles
+
+
+def _records(keys: Any) -> pa.Table:
+    """A ``repo, number`` table (for ``read_latest(records=...)``), sorted so reads are deterministic."""
+    keys = sorted(set(keys))
+    return pa.table({"repo": pa.array([k[0] for k in keys], pa.string()),
+                     "number": pa.array([k[1] for k in keys], pa.int64())})
 
 
 def _decode(content: bytes | None) -> str | None:
@@ -154,18 +162,20 @@ class FormatRun:
     def _partition_samples(self, con: Any, repos: list[str], part: Part) -> list[_Sample]:
         """The samples of a partition's repositories. Each table is read once for the whole
         partition (one query per table, then split by repository in memory): a query costs about
-        as much for one repository as for sixteen, and per-repository queries made the stage's cost
-        grow with repositories x data-root size."""
+        as much for one repository as for sixteen. Text (titles, issues, comments) is read only for
+        the merged PRs that have files or commits, the ones that can become samples: PRs known only
+        from GH Archive are most merged PRs and are rejected without it."""
         root, cfg = self.root, self.cfg
 
-        def rows(table: str, columns: list[str]) -> dict[str, list[dict]]:
+        def rows(table: str, columns: list[str], records: pa.Table | None = None) -> dict[str, list[dict]]:
             out: dict[str, list[dict]] = defaultdict(list)
-            for r in root.read_latest(table, repos=repos, con=con, columns=["repo", *columns]).to_pylist():
+            if records is not None and not records.num_rows:
+                return out
+            for r in root.read_latest(table, repos=None if records is not None else repos, records=records,
+                                      con=con, columns=["repo", *columns]).to_pylist():
                 out[r["repo"]].append(r)
             return out
 
-        pulls = rows("pulls", ["id", "number", "title", "body", "merged", "linked_issues"])
-        issues = {repo: {i["id"]: i for i in rs} for repo, rs in rows("issues", ["id", "title", "body"]).items()}
         files: dict[tuple[str, int], list[dict]] = defaultdict(list)
         for repo, fs in rows("pull_files", ["number", "path", "status", "previous_path", "patch", "is_binary",
                                             "base_blob_sha", "head_blob_sha", "base_sha", "skip_reason"]).items():
@@ -175,12 +185,22 @@ class FormatRun:
         for repo, cs in rows("pull_commits", ["number", "position", "sha", "message"]).items():
             for c in cs:
                 commits[repo, c["number"]].append(c)
+        pulls = rows("pulls", ["id", "number", "merged", "linked_issues"])
+        live = [(repo, p) for repo in repos for p in pulls.get(repo, [])
+                if p["merged"] and ((repo, p["number"]) in files or (repo, p["number"]) in commits)]
+        titles = {(t["repo"], t["number"]): t["title"] for ts in rows(
+            "pulls", ["number", "title"], _records((repo, p["number"]) for repo, p in live)).values() for t in ts}
+        # Linked issues by key (ids are owner__repo-N): only issues of the PR's own repository.
+        keys = {(repo, int(i.rsplit("-", 1)[1])) for repo, p in live for i in (p["linked_issues"] or [])
+                if i.rsplit("-", 1)[-1].isdigit() and record_id(repo, int(i.rsplit("-", 1)[1])) == i}
+        issues = {repo: {i["id"]: i for i in rs}
+                  for repo, rs in rows("issues", ["id", "title", "body"], _records(keys)).items()}
         changes = {(c["repo"], c["sha"]): c for cs in rows("commit_diffs", ["sha", "parents", "files"]).values()
                    for c in cs}
         comments: dict[str, list[dict]] = defaultdict(list)
         if cfg.discussion:
-            for cs in rows("comments", ["record_id", "kind", "comment_id", "author_type", "body",
-                                        "created_at"]).values():
+            for cs in rows("comments", ["record_id", "kind", "comment_id", "author_type", "body", "created_at"],
+                           _records(keys)).values():
                 for c in cs:
                     if c["kind"] == "issue" and c["author_type"] != "Bot" and c["body"]:
                         comments[c["record_id"]].append(c)
@@ -195,6 +215,8 @@ class FormatRun:
             for p in pulls.get(repo, []):
                 if not p["merged"]:
                     continue
+                # A PR without files or commits has no title read and needs none: every kind rejects it first.
+                p = {**p, "title": titles.get((repo, p["number"]))}
                 rid = p["id"]
                 linked = [i for i in (p["linked_issues"] or []) if i in issues.get(repo, {})]
                 sources = [rid, *linked]
@@ -216,19 +238,20 @@ class FormatRun:
             if not alive:
                 continue
             red_problem: Counter[str] = Counter()
-            if linked:
+            pr_files = files.get((repo, p["number"]), [])
+            problem = ""  # only the edit kinds use it, and only for a PR with files
+            if pr_files and linked:
                 own = issues[repo]
                 problem = "\n\n".join(T.problem_statement(own[i]["title"], own[i]["body"]) for i in linked)
-            else:
+            elif pr_files:
                 problem = (p["title"] or "").strip()  # no linked issue: the PR title stands in
-            problem = redact(problem, red_problem)
-            pr_files = files[repo, p["number"]]
+            problem = redact(problem, red_problem) if problem else problem
             for kind in cfg.kinds:
                 kind_ids = [s for s in alive if s.startswith(kind + ":")]
                 if not kind_ids:
                     continue
                 if kind == "commitpack_v1":
-                    out += self._commit_pack(part, repo, p, commits[repo, p["number"]], changes, pr_files,
+                    out += self._commit_pack(part, repo, p, commits.get((repo, p["number"]), []), changes, pr_files,
                                              kind_ids[0])
                 else:
                     disc = [c["body"] for c in sorted(comments.get(linked[0], []) if linked else [],
