@@ -637,6 +637,28 @@ def _lower_table() -> np.ndarray:
 
 
 @njit(cache=True, nogil=True, inline="always")
+def utf8_put(out: np.ndarray, j: int, cp: int) -> int:
+    """Code point ``cp`` as UTF-8 bytes at ``out[j:]``; returns the new end (also ``format.bpe``'s)."""
+    if cp < 0x80:
+        out[j] = cp
+        return j + 1
+    if cp < 0x800:
+        out[j] = 0xC0 | (cp >> 6)
+        out[j + 1] = 0x80 | (cp & 0x3F)
+        return j + 2
+    if cp < 0x10000:
+        out[j] = 0xE0 | (cp >> 12)
+        out[j + 1] = 0x80 | ((cp >> 6) & 0x3F)
+        out[j + 2] = 0x80 | (cp & 0x3F)
+        return j + 3
+    out[j] = 0xF0 | (cp >> 18)
+    out[j + 1] = 0x80 | ((cp >> 12) & 0x3F)
+    out[j + 2] = 0x80 | ((cp >> 6) & 0x3F)
+    out[j + 3] = 0x80 | (cp & 0x3F)
+    return j + 4
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _collapse_ascii(data: np.ndarray, i: int, end: int, byte_map: np.ndarray, byte_space: np.ndarray,
                     out: np.ndarray, j: int) -> int:
     """``data[i:end]`` (ASCII) lowercased, whitespace runs to one space, stripped, to ``out[j:]``;
@@ -689,24 +711,7 @@ def _collapse_unicode(data: np.ndarray, i: int, end: int, byte_map: np.ndarray, 
         after_space = 0
         if lower is not None:
             cp = lower[cp]
-        if cp < 0x80:
-            out[j] = cp
-            j += 1
-        elif cp < 0x800:
-            out[j] = 0xC0 | (cp >> 6)
-            out[j + 1] = 0x80 | (cp & 0x3F)
-            j += 2
-        elif cp < 0x10000:
-            out[j] = 0xE0 | (cp >> 12)
-            out[j + 1] = 0x80 | ((cp >> 6) & 0x3F)
-            out[j + 2] = 0x80 | (cp & 0x3F)
-            j += 3
-        else:
-            out[j] = 0xF0 | (cp >> 18)
-            out[j + 1] = 0x80 | ((cp >> 12) & 0x3F)
-            out[j + 2] = 0x80 | ((cp >> 6) & 0x3F)
-            out[j + 3] = 0x80 | (cp & 0x3F)
-            j += 4
+        j = utf8_put(out, j, cp)
     if j > start and out[j - 1] == 32:
         j -= 1
     return j

@@ -19,6 +19,8 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
+from dedup.documents import utf8_put
+
 # Code point classes, one uint8 each: the low bits below; the high nibble is the contraction
 # letter a code point matches case-insensitively (``_FOLD``: 'ſ' matches s, like the regex).
 LETTER, NUMBER, SPACE, NEWLINE = 1, 2, 4, 8  # \p{L}, \p{N}, \s (White_Space), [\r\n]
@@ -222,25 +224,7 @@ def _encode(cps: np.ndarray, doc_offsets: np.ndarray, cls: np.ndarray, slots: np
                 own = np.empty(size + 1, dtype=np.int64)
             nb = 0
             for q in range(i, j):
-                c = cps[q]
-                if c < 0x80:
-                    buf[nb] = c
-                    nb += 1
-                elif c < 0x800:
-                    buf[nb] = 0xC0 | (c >> 6)
-                    buf[nb + 1] = 0x80 | (c & 0x3F)
-                    nb += 2
-                elif c < 0x10000:
-                    buf[nb] = 0xE0 | (c >> 12)
-                    buf[nb + 1] = 0x80 | ((c >> 6) & 0x3F)
-                    buf[nb + 2] = 0x80 | (c & 0x3F)
-                    nb += 3
-                else:
-                    buf[nb] = 0xF0 | (c >> 18)
-                    buf[nb + 1] = 0x80 | ((c >> 12) & 0x3F)
-                    buf[nb + 2] = 0x80 | ((c >> 6) & 0x3F)
-                    buf[nb + 3] = 0x80 | (c & 0x3F)
-                    nb += 4
+                nb = utf8_put(buf, nb, cps[q])
             i = j
             if n + nb > len(out):
                 grown = np.empty(2 * len(out) + nb, dtype=np.int32)
