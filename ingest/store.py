@@ -382,7 +382,7 @@ def _lit(value: str) -> str:
 
 
 def _scan(root: DataRoot, files: list[str], row_numbers: bool = False) -> str:
-    paths = ", ".join("'" + root.uri(f).replace("'", "''") + "'" for f in files)
+    paths = ", ".join(_lit(root.uri(f)) for f in files)
     # union_by_name: older batches may lack columns added later; they read as NULL.
     extra = ", file_row_number=true" if row_numbers else ""
     return f"read_parquet([{paths}], union_by_name=true, filename=true, hive_partitioning=false{extra})"

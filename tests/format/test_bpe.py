@@ -96,3 +96,20 @@ def test_class_table_is_cached_and_disjoint():
     low = table & 15
     assert not np.any((low & bpe.LETTER) & ((low & bpe.NUMBER) >> 1))
     assert table[0x17F] >> 4 == bpe.F_S and table[ord("S")] >> 4 == bpe.F_S and table[ord("x")] >> 4 == 0
+
+
+@pytest.mark.parametrize("content", [b"!!notbase64 0\n", b"YQ== 0\nYg== 2\n", b""])
+def test_a_bad_ranks_file_is_a_one_line_config_error(tmp_path, monkeypatch, content):
+    from format import tokens
+    from ingest.errors import ConfigError
+
+    bad = tmp_path / "qwen.tiktoken"
+    bad.write_bytes(content)
+    monkeypatch.setattr(tokens, "_qwen_ranks_path", lambda: str(bad))
+    tokens.qwen_ranks.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="does not hold ranks") as err:
+            tokens.qwen_ranks()
+        assert "\n" not in str(err.value)
+    finally:
+        tokens.qwen_ranks.cache_clear()

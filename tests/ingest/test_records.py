@@ -112,3 +112,11 @@ def test_commit_rows_rest_and_graphql():
     assert rest == gql
     with pytest.raises(BadRecord):
         commit_row(REPO, 6, 0, {"commit": {}}, NOW)
+
+
+def test_record_number_inverts_record_id():
+    from ingest.schema import record_id, record_number
+
+    for repo, n in (("a/b", 7), ("my-org/my-repo", 123), ("x__y/z-1", 0)):
+        assert record_number(record_id(repo, n)) == n
+    assert [record_number(x) for x in ("a__b", "a__b-", "a__b-x1", "a__b-+1")] == [None, None, None, None]
